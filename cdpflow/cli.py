@@ -1,0 +1,175 @@
+"""The ``cdpflow`` command line.
+
+``argparse`` (standard library) is enough for a handful of subcommands; every failure
+the user can fix ends as one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from cdpflow.errors import CdpflowError, ConfigError
+from cdpflow.settings import Settings
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cdpflow",
+        description="Real-time customer profiles, tags and triggers on Kafka and Bytewax.",
+        epilog="Configuration comes from environment variables; see the README.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the dataflow over the bundled sample (no Kafka)")
+    demo.add_argument("--events", type=Path, help="a JSONL file of events instead of the sample")
+
+    run = sub.add_parser("run", help="run the dataflow against Kafka")
+    run.add_argument("-p", "--processes", type=int, default=1,
+                     help="worker processes on this machine (default 1)")  # fmt: skip
+    run.add_argument("-w", "--workers-per-process", type=int, default=1)
+    run.add_argument("--recovery-dir", type=Path,
+                     help="state snapshots and offsets (default $CDPFLOW_RECOVERY_DIR "
+                          "or var/recovery); created on first run")  # fmt: skip
+    run.add_argument("--no-recovery", action="store_true",
+                     help="keep state in memory only (a restart starts from scratch)")  # fmt: skip
+    run.add_argument("--until-end", action="store_true",
+                     help="stop at the end of the events topic instead of tailing it")  # fmt: skip
+    run.add_argument("-i", "--process-id", type=int, help=argparse.SUPPRESS)
+    run.add_argument("-a", "--addresses",
+                     help="host:port of every process, ';'-separated, for a cluster across "
+                          "machines (with -i); default: loopback ports from 2101")  # fmt: skip
+
+    topics = sub.add_parser("topics", help="manage the Kafka topics")
+    tsub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
+    create = tsub.add_parser("create", help="create the default topics if missing")
+    create.add_argument("--partitions", type=int, help="partitions per topic (default 4)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "demo":
+            return _demo(args, settings)
+        if args.command == "run":
+            return _run(args, settings)
+        if args.command == "topics":
+            return _topics(args, settings)
+    except CdpflowError as exc:
+        print(f"cdpflow: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2  # pragma: no cover - argparse enforces a known command
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cdpflow import demo, sample
+
+    path = args.events or sample.SAMPLE_PATH
+    if not path.is_file():
+        raise ConfigError(f"--events: no such file: {path}")
+    demo.print_result(demo.run_demo(path, settings), sys.stdout)
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from cdpflow.topics import create_topics
+
+    if args.partitions is not None:
+        if args.partitions < 1:
+            raise ConfigError("--partitions must be at least 1")
+        settings = replace(settings, partitions=args.partitions)
+    for topic, status in create_topics(settings).items():
+        print(f"{topic}: {status}")
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.processes < 1 or args.workers_per_process < 1:
+        raise ConfigError("--processes and --workers-per-process must be at least 1")
+    recovery_dir = None if args.no_recovery else (args.recovery_dir or settings.recovery_dir)
+    if args.processes > 1 and args.process_id is None:
+        return _spawn_cluster(args, recovery_dir)
+
+    from bytewax._bytewax import cli_main
+    from bytewax.recovery import RecoveryConfig
+
+    from cdpflow.topics import admin
+    from flows.dataflow import build_flow
+    from flows.kafka_io import kafka_sink, kafka_source
+
+    topics = admin(settings).list_topics(timeout=10).topics
+    if settings.topics.events not in topics:
+        raise ConfigError(
+            f"topic {settings.topics.events} does not exist (run: cdpflow topics create)"
+        )
+    recovery = None
+    if recovery_dir is not None:
+        _init_recovery(recovery_dir, settings.recovery_partitions)
+        recovery = RecoveryConfig(str(recovery_dir))
+    flow = build_flow(kafka_source(settings, until_end=args.until_end), kafka_sink(settings),
+                      settings)  # fmt: skip
+    addresses = args.addresses.split(";") if args.addresses else None
+    cli_main(
+        flow,
+        workers_per_process=args.workers_per_process,
+        process_id=args.process_id,
+        addresses=addresses,
+        epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
+        recovery_config=recovery,
+    )
+    return 0
+
+
+def _init_recovery(directory: Path, partitions: int) -> None:
+    """Create the recovery partitions on first run; later runs resume from them."""
+    from bytewax.recovery import init_db_dir
+
+    if directory.is_dir() and any(directory.glob("part-*.sqlite3")):
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    init_db_dir(directory, partitions)
+
+
+def _spawn_cluster(args: argparse.Namespace, recovery_dir: Path | None) -> int:
+    """Start ``--processes`` copies of this command on loopback and wait for all of them."""
+    base = int(os.environ.get("CDPFLOW_CLUSTER_BASE_PORT", "2101"))
+    addresses = ";".join(f"127.0.0.1:{base + i}" for i in range(args.processes))
+    if recovery_dir is not None:
+        # Initialise once, before the processes race to do it.
+        _init_recovery(recovery_dir, Settings.from_env().recovery_partitions)
+    common = ["-w", str(args.workers_per_process), "-a", addresses]
+    common += ["--no-recovery"] if recovery_dir is None else ["--recovery-dir", str(recovery_dir)]
+    common += ["--until-end"] if args.until_end else []
+    procs = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+            [sys.executable, "-m", "cdpflow.cli", "run", "-i", str(i), *common]
+        )
+        for i in range(args.processes)
+    ]
+
+    def forward(signum: int, _frame: object) -> None:
+        for proc in procs:
+            proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [proc.wait() for proc in procs]
+    return max(codes, key=abs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

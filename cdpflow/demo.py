@@ -1,0 +1,110 @@
+"""``cdpflow demo``: the real dataflow over the bundled sample, with no Kafka.
+
+The sample's JSON events are encoded to Avro exactly as the collector would, fed to
+:func:`flows.build_flow` through Bytewax's testing source (one corrupt message among
+them, to show a dead letter), and what comes out is decoded and printed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from cdpflow import sample
+from cdpflow.codec import AvroCodec, default_codec
+from cdpflow.json_events import record_from_json
+from cdpflow.settings import Settings
+from flows.dataflow import build_flow
+from flows.decode import to_ms
+from flows.encode import SinkMessage
+
+__all__ = ["DemoResult", "encode_sample", "run_demo"]
+
+CORRUPT = b'{"json": "where Avro was expected"}'
+
+
+@dataclass
+class DemoResult:
+    """Decoded outputs of one run, by kind."""
+
+    events_in: int
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+    tag_changes: list[dict[str, Any]] = field(default_factory=list)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+
+
+def encode_sample(
+    events: list[dict[str, Any]], codec: AvroCodec, topic: str = "sample"
+) -> list[KafkaSourceMessage[bytes | None, bytes | None]]:
+    """JSON events as the Kafka messages the collector would have produced."""
+    msgs = []
+    for offset, event in enumerate(events):
+        record = record_from_json(event, codec)
+        key = (record["customer_id"] or record["anonymous_id"] or "").encode()
+        value = codec.encode("cdp.Event", record)
+        msgs.append(KafkaSourceMessage(key, value, topic=topic, partition=0, offset=offset))
+    return msgs
+
+
+def collect(messages: list[SinkMessage], codec: AvroCodec, events_in: int) -> DemoResult:
+    result = DemoResult(events_in)
+    for msg in messages:
+        name, record = codec.decode(msg.value)
+        if name == "cdp.Trigger":
+            result.triggers.append(record)
+        elif name == "cdp.TagChange":
+            result.tag_changes.append(record)
+        elif name == "cdp.ProfileSnapshot":
+            result.profiles[record["customer_id"]] = record  # compacted: the last one wins
+        elif name == "cdp.DeadLetter":
+            result.dead_letters.append(record)
+    return result
+
+
+def run_demo(path: Path = sample.SAMPLE_PATH, settings: Settings | None = None) -> DemoResult:
+    codec = default_codec()
+    settings = settings or Settings()
+    msgs = encode_sample(sample.load(path), codec)
+    msgs.insert(len(msgs) // 2, KafkaSourceMessage(b"?", CORRUPT, topic="sample", partition=0))
+    msgs = [replace(m, offset=i) for i, m in enumerate(msgs)]
+    out: list[SinkMessage] = []
+    run_main(build_flow(TestingSource(msgs), TestingSink(out), settings))
+    return collect(out, codec, len(msgs))
+
+
+def _when(value: datetime | int) -> str:
+    return datetime.fromtimestamp(to_ms(value) / 1000, UTC).strftime("%a %d %b %H:%M")
+
+
+def print_result(r: DemoResult, out: TextIO) -> None:
+    w = out.write
+    w(f"Triggers ({len(r.triggers)}) -> cdp.triggers\n")
+    for t in sorted(r.triggers, key=lambda t: to_ms(t["event_time"])):
+        who = t["profile"]["first_name"] or t["customer_id"]
+        w(f"  {_when(t['event_time'])}  {t['rule']:<18} {who} ({t['customer_id']}) "
+          f"category={t['category']} views={t['attributes'].get('views')} "
+          f"products={','.join(t['product_ids'])}  id={t['trigger_id'][:12]}\n")  # fmt: skip
+    w(f"\nTag changes ({len(r.tag_changes)}) -> cdp.triggers\n")
+    for c in r.tag_changes:
+        sign = "+" if c["added"] else "-"
+        w(f"  {_when(c['event_time'])}  {sign}{c['tag']:<24} {c['customer_id']}  {c['reason']}\n")
+    w(f"\nDead letters ({len(r.dead_letters)}) -> cdp.events.dlq\n")
+    for d in r.dead_letters:
+        w(f"  offset {d['source_offset']:>4}  {d['reason']:<22} {d['error']}\n")
+    views = Counter[str]()
+    for p in r.profiles.values():
+        if p["customer_id"].startswith("anon:"):
+            views["anonymous visitors"] += 1
+        else:
+            views["customers"] += 1
+    w(f"\nSummary: {r.events_in} messages in; profiles: {views['customers']} customers, "
+      f"{views['anonymous visitors']} anonymous visitors; {len(r.triggers)} triggers, "
+      f"{len(r.tag_changes)} tag changes, {len(r.dead_letters)} dead letters "
+      f"({', '.join(f'{k}: {v}' for k, v in sorted(Counter(d['reason'] for d in r.dead_letters).items()))}).\n")  # noqa: E501  # fmt: skip

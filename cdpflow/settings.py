@@ -1,0 +1,118 @@
+"""Process settings: read from the environment once, in ``main()``, and passed down.
+
+Every variable is listed in the README's configuration table. Errors name the variable
+and what it should be, so a typo fails at start-up with one line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cdpflow.errors import ConfigError
+from state.config import CategoryInterestConfig, ProfileConfig
+from state.events import DAY_MS, HOUR_MS
+from state.validation import EventLimits
+
+__all__ = ["Settings", "Topics"]
+
+StartFrom = Literal["earliest", "latest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    events: str = "cdp.events"
+    triggers: str = "cdp.triggers"
+    profiles: str = "cdp.profiles"
+    dead_letters: str = "cdp.events.dlq"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topics: Topics = field(default_factory=Topics)
+    partitions: int = 4
+    start_from: StartFrom = "earliest"
+    recovery_dir: Path = Path("var/recovery")
+    recovery_partitions: int = 4
+    snapshot_interval_s: float = 10.0
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    limits: EventLimits = field(default_factory=EventLimits)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``CDPFLOW_*`` and ``KAFKA_BOOTSTRAP_SERVERS`` variables."""
+        e = os.environ if env is None else env
+        r = _Reader(e)
+        d = cls()
+        topics = Topics(
+            events=r.text("CDPFLOW_TOPIC_EVENTS", d.topics.events),
+            triggers=r.text("CDPFLOW_TOPIC_TRIGGERS", d.topics.triggers),
+            profiles=r.text("CDPFLOW_TOPIC_PROFILES", d.topics.profiles),
+            dead_letters=r.text("CDPFLOW_TOPIC_DLQ", d.topics.dead_letters),
+        )
+        start = r.text("CDPFLOW_START_FROM", d.start_from)
+        if start not in ("earliest", "latest"):
+            raise ConfigError(f"CDPFLOW_START_FROM must be 'earliest' or 'latest', got {start!r}")
+        profile = ProfileConfig(
+            allowed_lateness_ms=r.ms("CDPFLOW_ALLOWED_LATENESS_MS", HOUR_MS),
+            dedupe_horizon_ms=r.ms("CDPFLOW_DEDUPE_HORIZON_MS", 7 * DAY_MS),
+            category_interest=CategoryInterestConfig(
+                threshold=r.positive("CDPFLOW_CATEGORY_VIEWS_THRESHOLD", 3),
+                window_ms=r.ms("CDPFLOW_CATEGORY_WINDOW_MS", 24 * HOUR_MS),
+            ),
+        )
+        limits = EventLimits(
+            max_future_ms=r.ms("CDPFLOW_MAX_FUTURE_MS", d.limits.max_future_ms),
+            max_age_ms=r.ms("CDPFLOW_MAX_AGE_MS", d.limits.max_age_ms),
+        )
+        return cls(
+            bootstrap_servers=r.text("KAFKA_BOOTSTRAP_SERVERS", d.bootstrap_servers),
+            topics=topics,
+            partitions=r.positive("CDPFLOW_PARTITIONS", d.partitions),
+            start_from=start,  # type: ignore[arg-type]  # checked above
+            recovery_dir=Path(r.text("CDPFLOW_RECOVERY_DIR", str(d.recovery_dir))),
+            recovery_partitions=r.positive("CDPFLOW_RECOVERY_PARTITIONS", d.recovery_partitions),
+            snapshot_interval_s=r.seconds("CDPFLOW_SNAPSHOT_INTERVAL_S", d.snapshot_interval_s),
+            profile=profile,
+            limits=limits,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    env: Mapping[str, str]
+
+    def text(self, name: str, default: str) -> str:
+        value = self.env.get(name, "").strip()
+        return value or default
+
+    def positive(self, name: str, default: int) -> int:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+        return value
+
+    def ms(self, name: str, default: int) -> int:
+        return self.positive(name, default)
+
+    def seconds(self, name: str, default: float) -> float:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+        if value <= 0:
+            raise ConfigError(f"{name} must be above 0, got {value}")
+        return value

@@ -1,0 +1,48 @@
+"""``build_flow``: the cdpflow dataflow, independent of where events come from and go.
+
+::
+
+    events_in ─► decode ─┬─ oks ─► by_customer ─► profile ─► encode ─┐
+                         └─ errs ───────────────────────► dead_letters ─┴─► out
+
+Production passes Kafka (``flows.kafka_io``); the demo and tests pass Bytewax's
+testing source and sink.
+"""
+
+from __future__ import annotations
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+
+from cdpflow.codec import AvroCodec, default_codec
+from cdpflow.settings import Settings
+from flows.clock import Clock, system_clock_ms
+from flows.decode import SourceItem, decode
+from flows.encode import Encoder, SinkMessage
+from flows.profile_step import profiles
+
+__all__ = ["build_flow"]
+
+
+def build_flow(
+    source: Source[SourceItem],
+    sink: Sink[SinkMessage],
+    settings: Settings,
+    *,
+    codec: AvroCodec | None = None,
+    clock: Clock = system_clock_ms,
+    flow_id: str = "cdpflow",
+) -> Dataflow:
+    codec = codec or default_codec()
+    encoder = Encoder(codec, settings.topics, clock)
+    flow = Dataflow(flow_id)
+    msgs = op.input("events_in", flow, source)
+    decoded = decode("decode", msgs, codec, settings.limits, clock)
+    keyed = op.key_on("by_customer", decoded.oks, lambda ev: ev.key)
+    outputs = profiles("profile", keyed, settings.profile)
+    encoded = op.map("encode", outputs, encoder.output)
+    dead = op.map("dead_letters", decoded.errs, encoder.dead_letter)
+    op.output("out", op.merge("all_out", encoded, dead), sink)
+    return flow

@@ -1,0 +1,108 @@
+"""Turn outputs of the profile logic and dead letters into Kafka messages.
+
+Routing: ``Trigger`` and ``TagChange`` to the triggers topic (the email system's one
+subscription), ``ProfileChanged`` to the compacted profiles topic, ``Rejected`` and
+``DeadLetter`` to the dead-letter topic. Keys are the customer id, so a consumer sees one
+customer's records in order. A ``cdp.schema`` header names the record for routing
+without decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from bytewax.connectors.kafka import KafkaSinkMessage
+
+from cdpflow.codec import AvroCodec
+from cdpflow.settings import Topics
+from flows.clock import Clock
+from flows.dead_letters import DeadLetter, Origin
+from state import STATE_VERSION, Output, ProfileChanged, Rejected, TagChange, Trigger
+
+__all__ = ["Encoder", "SinkMessage"]
+
+SinkMessage = KafkaSinkMessage[bytes | None, bytes | None]
+
+
+class Encoder:
+    """Encodes with one codec to one set of topics; ``emitted_at`` comes from ``clock``."""
+
+    def __init__(self, codec: AvroCodec, topics: Topics, clock: Clock) -> None:
+        self._codec = codec
+        self._topics = topics
+        self._clock = clock
+
+    def output(self, item: tuple[str, Output]) -> SinkMessage:
+        key, out = item
+        if isinstance(out, Trigger):
+            return self._msg(self._topics.triggers, out.customer_id, "cdp.Trigger",
+                             self._trigger(out))  # fmt: skip
+        if isinstance(out, TagChange):
+            record = {
+                "change_id": out.change_id,
+                "customer_id": out.customer_id,
+                "tag": out.tag,
+                "added": out.added,
+                "reason": out.reason,
+                "event_time": out.event_time,
+                "emitted_at": self._clock(),
+            }
+            return self._msg(self._topics.triggers, out.customer_id, "cdp.TagChange", record)
+        if isinstance(out, ProfileChanged):
+            return self._msg(self._topics.profiles, key, "cdp.ProfileSnapshot",
+                             self._snapshot(out))  # fmt: skip
+        if isinstance(out, Rejected):
+            origin = out.origin if isinstance(out.origin, Origin) else None
+            letter = DeadLetter(out.reason, out.error, "ProfileRule", origin, self._clock(),
+                                out.event_id)  # fmt: skip
+            return self.dead_letter(letter)
+        raise TypeError(f"no route for output type {type(out).__name__}")
+
+    def dead_letter(self, letter: DeadLetter) -> SinkMessage:
+        key = letter.origin.key if letter.origin else None
+        value = self._codec.encode("cdp.DeadLetter", letter.to_record())
+        return KafkaSinkMessage(key, value, topic=self._topics.dead_letters,
+                                headers=[("cdp.schema", b"cdp.DeadLetter")])  # fmt: skip
+
+    def _msg(self, topic: str, key: str, name: str, record: dict[str, Any]) -> SinkMessage:
+        return KafkaSinkMessage(
+            key.encode(),
+            self._codec.encode(name, record),
+            topic=topic,
+            headers=[("cdp.schema", name.encode())],
+        )
+
+    def _trigger(self, t: Trigger) -> dict[str, Any]:
+        return {
+            "trigger_id": t.trigger_id,
+            "rule": t.rule,
+            "customer_id": t.customer_id,
+            "email": t.profile.get("email"),
+            "category": t.category,
+            "product_ids": list(t.product_ids),
+            "items": list(t.items),
+            "amount": t.amount,
+            "currency": t.currency,
+            "attributes": t.attributes,
+            "profile": t.profile,
+            "event_time": t.event_time,
+            "emitted_at": self._clock(),
+        }
+
+    def _snapshot(self, p: ProfileChanged) -> dict[str, Any]:
+        v = p.view
+        attrs = v.get("attributes", {})
+        return {
+            "customer_id": p.key,
+            "state_version": STATE_VERSION,
+            "email": attrs.get("email"),
+            "first_name": attrs.get("first_name"),
+            "last_name": attrs.get("last_name"),
+            "lifecycle": v.get("lifecycle"),
+            "tags": list(v.get("tags", ())),
+            "segments": list(v.get("segments", ())),
+            "profile_json": orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode(),
+            "event_time": p.event_time,
+            "emitted_at": self._clock(),
+        }

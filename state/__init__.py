@@ -1,0 +1,29 @@
+"""Per-customer state, pure: the profile, windowed counters, dedupe and rules.
+
+Nothing here imports Bytewax, Kafka or Avro; ``flows`` adapts it to the dataflow.
+"""
+
+from state.config import CategoryInterestConfig, ProfileConfig
+from state.events import Event
+from state.outputs import Output, ProfileChanged, Rejected, TagChange, Trigger
+from state.profile import CustomerState, apply, compact, excerpt, view
+from state.snapshot import STATE_VERSION, from_snapshot, to_snapshot
+
+__all__ = [
+    "STATE_VERSION",
+    "CategoryInterestConfig",
+    "CustomerState",
+    "Event",
+    "Output",
+    "ProfileChanged",
+    "ProfileConfig",
+    "Rejected",
+    "TagChange",
+    "Trigger",
+    "apply",
+    "compact",
+    "excerpt",
+    "from_snapshot",
+    "to_snapshot",
+    "view",
+]

@@ -1,0 +1,50 @@
+"""``category_interest``: the N-th view of one category within a trailing window.
+
+The rule fires at an *anchor*: the time of a view whose window ``[anchor - W, anchor]``
+holds at least ``threshold`` views made after the previous trigger's anchor. Views up to
+an anchor are spent, so one burst of interest yields one trigger, and the next needs
+``threshold`` fresh views. A view that arrives out of order (within the allowed
+lateness) is inserted where it belongs and may complete a window that ends at a later,
+already-seen view: the anchor is then that later view.
+"""
+
+from __future__ import annotations
+
+from state.config import CategoryInterestConfig, ProfileConfig
+from state.windows import RecentTimes
+
+__all__ = ["RULE", "find_anchor", "record_view"]
+
+RULE = "category_interest"
+
+
+def record_view(
+    views: dict[str, RecentTimes], category: str, t: int, cfg: ProfileConfig
+) -> RecentTimes:
+    """Add a view of ``category`` at ``t``, keeping at most ``max_categories`` categories."""
+    times = views.get(category)
+    if times is None:
+        if len(views) >= cfg.max_categories:
+            # Forget the category viewed least recently: it is the least likely to fire.
+            stalest = min(views, key=lambda c: views[c].times[-1] if views[c] else -1)
+            del views[stalest]
+        times = views[category] = RecentTimes()
+    times.add(t, cfg.max_tracked_times)
+    return times
+
+
+def find_anchor(
+    times: RecentTimes, t: int, last_anchor: int | None, cfg: CategoryInterestConfig
+) -> int | None:
+    """The earliest view at or after ``t`` whose window now reaches the threshold.
+
+    Only windows ending in ``[t, t + W]`` can have changed by adding ``t``.
+    """
+    for end in times.times:
+        if end < t:
+            continue
+        if end > t + cfg.window_ms:
+            break
+        if times.count_in(end, cfg.window_ms, after=last_anchor) >= cfg.threshold:
+            return end
+    return None

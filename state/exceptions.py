@@ -1,0 +1,17 @@
+"""Errors of the pure profile logic; rooted in :class:`cdpflow.errors.CdpflowError`."""
+
+from cdpflow.errors import CdpflowError
+
+__all__ = ["SnapshotVersionError", "StateError"]
+
+
+class StateError(CdpflowError):
+    """The profile logic was handed something it cannot apply."""
+
+    reason = "state"
+
+
+class SnapshotVersionError(StateError):
+    """A recovery snapshot written by a layout this code cannot read."""
+
+    reason = "snapshot_version"

@@ -1,0 +1,80 @@
+"""What applying an event produces: plain records the edges encode and route.
+
+Ids are derived from the inputs only (rule, customer, the moment that fired), never
+from a clock or a counter, so a replay of the same history yields the same ids and
+consumers can dedupe on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any
+
+__all__ = ["Output", "ProfileChanged", "Rejected", "TagChange", "Trigger", "stable_id"]
+
+
+def stable_id(*parts: object) -> str:
+    """A 128-bit hex id from the parts; the same parts always give the same id.
+
+    >>> stable_id("category_interest", "c1", "shoes", 0)
+    'a6d1bd2df4b7e5fc5fab41c1ad6b3c6b'
+    """
+    return sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A moment email automation may act on (``cdp.Trigger``)."""
+
+    trigger_id: str
+    rule: str
+    customer_id: str
+    event_time: int
+    profile: dict[str, Any]
+    category: str | None = None
+    product_ids: tuple[str, ...] = ()
+    items: tuple[dict[str, Any], ...] = ()
+    amount: float | None = None
+    currency: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TagChange:
+    """A tag, lifecycle stage or segment membership changed (``cdp.TagChange``)."""
+
+    change_id: str
+    customer_id: str
+    tag: str
+    added: bool
+    reason: str
+    event_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An event the logic would not (fully) apply, with the reason; it becomes a dead letter.
+
+    ``applied`` says whether lifetime aggregates still took the event (a late event does;
+    one beyond the dedupe horizon does not).
+    """
+
+    reason: str
+    error: str
+    event_id: str
+    event_time: int
+    applied: bool
+    origin: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChanged:
+    """The profile of ``key`` changed; carries the public view for ``cdp.profiles``."""
+
+    key: str
+    view: dict[str, Any]
+    event_time: int
+
+
+Output = Trigger | TagChange | Rejected | ProfileChanged
