@@ -17,8 +17,11 @@ __all__ = ["Output", "ProfileChanged", "Rejected", "TagChange", "Trigger", "stab
 def stable_id(*parts: object) -> str:
     """A 128-bit hex id from the parts; the same parts always give the same id.
 
-    >>> stable_id("category_interest", "c1", "shoes", 0)
-    'a6d1bd2df4b7e5fc5fab41c1ad6b3c6b'
+    >>> a = stable_id("category_interest", "c1", "shoes", 0)
+    >>> len(a), a == stable_id("category_interest", "c1", "shoes", 0)
+    (32, True)
+    >>> a == stable_id("category_interest", "c1", "shoes", 1)
+    False
     """
     return sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 

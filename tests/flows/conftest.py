@@ -1,0 +1,48 @@
+"""Run the real dataflow in-process over Bytewax's testing source and sink."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+
+from cdpflow.codec import default_codec
+from cdpflow.demo import DemoResult, collect, encode_sample
+from cdpflow.settings import Settings
+from flows.dataflow import build_flow
+
+NOW = 1_800_000_000_000
+
+
+@pytest.fixture
+def run_flow() -> Callable[..., DemoResult]:
+    """``run_flow(json_events, extra_messages=(), workers=1)`` -> decoded outputs."""
+
+    def run(
+        events: list[dict[str, Any]],
+        *,
+        raw: list[tuple[int, bytes]] = (),  # type: ignore[assignment]
+        workers: int = 1,
+        settings: Settings | None = None,
+    ) -> DemoResult:
+        codec = default_codec()
+        msgs = encode_sample(events, codec)
+        for position, value in raw:
+            msgs.insert(position, KafkaSourceMessage(b"k", value, topic="sample", partition=0))
+        msgs = [
+            KafkaSourceMessage(m.key, m.value, topic="t", partition=0, offset=i)
+            for i, m in enumerate(msgs)
+        ]
+        out: list[Any] = []
+        flow = build_flow(TestingSource(msgs), TestingSink(out), settings or Settings(),
+                          clock=lambda: NOW)  # fmt: skip
+        if workers == 1:
+            run_main(flow)
+        else:
+            cluster_main(flow, [], 0, worker_count_per_proc=workers)
+        return collect(out, codec, len(msgs))
+
+    return run

@@ -1,0 +1,70 @@
+"""The whole dataflow, in-process: decode, key, state, encode, dead letters."""
+
+from __future__ import annotations
+
+from cdpflow import sample
+from flows.decode import to_ms
+from tests.conftest import T0, H
+
+
+def test_case_study_through_the_dataflow(run_flow, json_event_factory) -> None:
+    j = json_event_factory
+    ada = [j(t=T0 + d, customer="ada") for d in (0, H, 23 * H)]
+    ben = [j(t=T0 + d, customer="ben") for d in (0, 12 * H, 24 * H + 1)]
+    events = ada + ben
+    r = run_flow(events)
+    assert [(t["customer_id"], t["category"], to_ms(t["event_time"])) for t in r.triggers] == [
+        ("ada", "shoes", T0 + 23 * H)
+    ]
+    assert r.dead_letters == []
+    assert set(r.profiles) == {"ada", "ben"}
+
+
+def test_redelivered_event_does_not_count_twice(run_flow, json_event_factory) -> None:
+    j = json_event_factory
+    first = j(t=T0)
+    r = run_flow([first, first, j(t=T0 + H)])
+    assert r.triggers == []
+    assert r.dead_letters == []
+
+
+def test_corrupt_message_becomes_a_dead_letter_and_the_flow_goes_on(
+    run_flow, json_event_factory
+) -> None:
+    j = json_event_factory
+    events = [j(t=T0), j(t=T0 + H), j(t=T0 + 2 * H)]
+    r = run_flow(events, raw=[(1, b"\x00garbage"), (2, b"\xc3\x01" + bytes(8) + b"x")])
+    assert [(d["reason"], d["source_offset"], d["source_topic"]) for d in r.dead_letters] == [
+        ("corrupt_avro", 1, "t"),
+        ("unknown_schema", 2, "t"),
+    ]
+    assert r.dead_letters[0]["raw"] == b"\x00garbage"
+    # Events after the poison records were still applied and fired the trigger.
+    assert len(r.triggers) == 1
+
+
+def test_invalid_events_are_dead_lettered_with_their_id(run_flow, json_event_factory) -> None:
+    j = json_event_factory
+    future = j(t=T0)
+    future["received_at"] = T0 - 3 * 24 * H
+    anonymous = j(t=T0, customer=None)
+    r = run_flow([future, anonymous])
+    reasons = sorted((d["reason"], d["event_id"]) for d in r.dead_letters)
+    assert reasons == sorted([("event_time_in_future", future["event_id"]),
+                              ("missing_identity", anonymous["event_id"])])  # fmt: skip
+
+
+def test_sample_one_and_two_workers_agree(run_flow) -> None:
+    events = sample.load()
+    one = run_flow(events)
+    two = run_flow(events, workers=2)
+
+    def key(r):
+        return (
+            sorted(t["trigger_id"] for t in r.triggers),
+            {c: p["profile_json"] for c, p in r.profiles.items()},
+            sorted((d["reason"], d["event_id"]) for d in r.dead_letters),
+        )
+
+    assert key(one) == key(two)
+    assert len(one.triggers) > 0

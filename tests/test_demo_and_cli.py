@@ -1,0 +1,72 @@
+"""README command 1 and the CLI's error contract: one line on stderr, non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from cdpflow import sample
+from cdpflow.cli import main
+from cdpflow.demo import run_demo
+
+
+def test_shipped_sample_is_what_the_generator_makes() -> None:
+    assert sample.load() == orjson.loads(orjson.dumps(sample.generate()))
+    assert 200 <= len(sample.load()) <= 1000
+
+
+def test_demo_tells_the_sample_stories() -> None:
+    r = run_demo()
+    by_customer = {}
+    for t in r.triggers:
+        by_customer.setdefault(t["customer_id"], []).append(t["category"])
+    assert by_customer["c-1001"] == ["shoes"]  # Ada: t, t+1h, t+23h
+    assert "c-1002" not in by_customer  # Ben: t, t+12h, t+24h+1ms
+    assert "c-1003" not in by_customer  # Cleo: one view delivered twice, plus one
+    reasons = sorted(d["reason"] for d in r.dead_letters)
+    assert reasons == ["corrupt_avro", "late_event"]
+    assert r.profiles["c-1001"]["first_name"] == "Ada"
+    assert any(c.startswith("anon:") for c in r.profiles)
+
+
+def test_demo_command_prints_triggers_and_a_summary() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cdpflow.cli", "demo"], capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "category_interest  Ada (c-1001) category=shoes" in proc.stdout
+    assert "Summary:" in proc.stdout
+
+
+def test_missing_events_file_is_one_line_and_exit_2(capsys, tmp_path) -> None:
+    assert main(["demo", "--events", str(tmp_path / "nope.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("cdpflow: error: --events: no such file")
+
+
+def test_bad_setting_is_one_line_and_exit_2(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("CDPFLOW_PARTITIONS", "many")
+    assert main(["demo"]) == 2
+    assert capsys.readouterr().err == (
+        "cdpflow: error: CDPFLOW_PARTITIONS must be a whole number, got 'many'\n"
+    )
+
+
+def test_unreachable_broker_is_one_line_and_exit_2(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setattr("cdpflow.topics.admin.__defaults__", (1.0,))
+    assert main(["topics", "create"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cdpflow: error: no Kafka broker answered at 127.0.0.1:1")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["run", "-p", "0"], ["topics", "create", "--partitions", "0"]])
+def test_invalid_counts_are_refused(capsys, argv) -> None:
+    assert main(argv) == 2
+    assert "must be at least 1" in capsys.readouterr().err
