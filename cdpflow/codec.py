@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
 from cdpflow.errors import CorruptRecordError, UnknownSchemaError
@@ -38,6 +39,16 @@ __all__ = [
 ]
 
 MARKER = b"\xc3\x01"
+# What fastavro raises for a body that does not read: truncation, bad varints, invalid
+# UTF-8, union indexes out of range, dates out of range, irreconcilable writer schemas.
+_UNREADABLE = (
+    EOFError,
+    ValueError,
+    TypeError,
+    IndexError,
+    OverflowError,
+    SchemaResolutionError,
+)
 _HEADER_LEN = len(MARKER) + 8
 
 
@@ -65,7 +76,7 @@ def schema_fingerprint(parsed: Any) -> bytes:
 class _Writer:
     name: str
     schema: Any
-    reader: Any  # the current schema of the same full name: old data reads as new
+    reader: Any  # current schema of the same name (old data reads as new); None if current
 
 
 class AvroCodec:
@@ -94,7 +105,8 @@ class AvroCodec:
             fp = schema_fingerprint(parsed)
             self._current[name] = parsed
             self._prefix[name] = MARKER + fp
-            self._writers[fp] = _Writer(name, parsed, parsed)
+            # No reader schema for current data: fastavro then skips schema resolution.
+            self._writers[fp] = _Writer(name, parsed, None)
         history = self._dir / "history"
         for path in sorted(history.glob("*.avsc")) if history.is_dir() else ():
             self.register_writer(json.loads(path.read_text()))
@@ -163,7 +175,7 @@ class AvroCodec:
         buf.seek(_HEADER_LEN)
         try:
             record = schemaless_reader(buf, writer.schema, writer.reader)
-        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
+        except _UNREADABLE as exc:
             raise CorruptRecordError(
                 f"body does not read as {writer.name}: {type(exc).__name__}"
             ) from exc

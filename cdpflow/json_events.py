@@ -69,9 +69,15 @@ def record_from_json(obj: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
     if when is None:
         raise EventValidationError("missing_field", "timestamp: required")
     event_time = parse_time(when, "timestamp")
-    payload = dict(obj.get("payload") or {})
+    payload = obj.get("payload") or {}
+    if not isinstance(payload, dict):
+        raise EventValidationError("invalid_field", "payload: expected an object")
+    payload = dict(payload)
     for name in _JSON_VALUED_MAPS & payload.keys():
-        payload[name] = {k: _as_text(v) for k, v in (payload[name] or {}).items()}
+        values = payload[name] or {}
+        if not isinstance(values, dict):
+            raise EventValidationError("invalid_field", f"payload.{name}: expected an object")
+        payload[name] = {k: _as_text(v) for k, v in values.items()}
     if isinstance(payload.get("signup_date"), str):
         try:
             payload["signup_date"] = date.fromisoformat(payload["signup_date"])
@@ -85,7 +91,7 @@ def record_from_json(obj: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
         "customer_id": obj.get("customer_id"),
         "anonymous_id": obj.get("anonymous_id"),
         "event_time": event_time,
-        "sent_at": parse_time(obj["sent_at"], "sent_at") if obj.get("sent_at") else None,
+        "sent_at": None if obj.get("sent_at") is None else parse_time(obj["sent_at"], "sent_at"),
         "received_at": parse_time(obj.get("received_at", event_time), "received_at"),
         "source": obj.get("source") or "json",
         "context": obj.get("context"),

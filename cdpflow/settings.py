@@ -6,6 +6,7 @@ and what it should be, so a typo fails at start-up with one line.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -113,6 +114,6 @@ class _Reader:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-        if value <= 0:
-            raise ConfigError(f"{name} must be above 0, got {value}")
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name} must be a finite number above 0, got {raw!r}")
         return value

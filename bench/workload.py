@@ -1,0 +1,55 @@
+"""A seeded, pre-encoded workload: Zipf-distributed customers browsing, carting, buying.
+
+Encoding happens before timing starts, so the generator is never the bottleneck.
+"""
+
+from __future__ import annotations
+
+import random
+from itertools import accumulate
+from typing import Any
+
+from bytewax.connectors.kafka import KafkaSourceMessage
+
+from cdpflow.codec import AvroCodec
+
+__all__ = ["encoded_events"]
+
+CATEGORIES = [f"cat-{i}" for i in range(30)]
+T0 = 1_793_000_000_000
+
+
+def encoded_events(
+    codec: AvroCodec, events: int, customers: int, seed: int = 1
+) -> list[KafkaSourceMessage[bytes | None, bytes | None]]:
+    rng = random.Random(seed)
+    # Zipf(s=1.1) over customer ranks: a few heavy users, a long tail.
+    weights = list(accumulate(1 / (rank**1.1) for rank in range(1, customers + 1)))
+    ids = rng.choices(range(customers), cum_weights=weights, k=events)
+    msgs = []
+    t = T0
+    for offset, cid in enumerate(ids):
+        t += rng.randint(1, 400)
+        roll = rng.random()
+        category = rng.choice(CATEGORIES)
+        product = {"product_id": f"{category}-{rng.randint(1, 50)}", "name": None,
+                   "category": category, "price": 49.0, "currency": "EUR"}  # fmt: skip
+        payload: tuple[str, dict[str, Any]]
+        if roll < 0.7:
+            kind, payload = "product_viewed", ("cdp.ProductViewed", {"product": product})
+        elif roll < 0.85:
+            kind, payload = "page_viewed", ("cdp.PageViewed", {"path": "/"})
+        elif roll < 0.95:
+            kind = "cart_item_added"
+            payload = ("cdp.CartItemChanged", {"item": {"product": product, "quantity": 1}})
+        else:
+            kind = "order_completed"
+            payload = ("cdp.OrderCompleted", {"order_id": f"o-{offset}", "revenue": 49.0,
+                       "items": [{"product": product, "quantity": 1}]})  # fmt: skip
+        record = {"event_id": f"b-{offset}", "event_type": kind, "customer_id": f"c-{cid}",
+                  "event_time": t, "received_at": t, "source": "bench",
+                  "payload": payload}  # fmt: skip
+        key = f"c-{cid}".encode()
+        msgs.append(KafkaSourceMessage(key, codec.encode("cdp.Event", record), topic="bench",
+                                       partition=0, offset=offset))  # fmt: skip
+    return msgs
