@@ -72,11 +72,31 @@ def schema_fingerprint(parsed: Any) -> bytes:
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
 
+def _without_logical_types(schema: Any) -> Any:
+    """The same schema minus ``logicalType``: identical bytes, read as plain ints."""
+    if isinstance(schema, dict):
+        return {
+            k: _without_logical_types(v)
+            for k, v in schema.items()
+            if k != "logicalType" and not k.startswith("__")
+        }
+    if isinstance(schema, list):
+        return [_without_logical_types(s) for s in schema]
+    return schema
+
+
 @dataclass(frozen=True, slots=True)
 class _Writer:
     name: str
     schema: Any
     reader: Any  # current schema of the same name (old data reads as new); None if current
+    plain_schema: Any = None
+    plain_reader: Any = None
+
+    @classmethod
+    def of(cls, name: str, schema: Any, reader: Any) -> _Writer:
+        plain_reader = None if reader is None else parse_schema(_without_logical_types(reader))
+        return cls(name, schema, reader, parse_schema(_without_logical_types(schema)), plain_reader)
 
 
 class AvroCodec:
@@ -106,7 +126,7 @@ class AvroCodec:
             self._current[name] = parsed
             self._prefix[name] = MARKER + fp
             # No reader schema for current data: fastavro then skips schema resolution.
-            self._writers[fp] = _Writer(name, parsed, None)
+            self._writers[fp] = _Writer.of(name, parsed, None)
         history = self._dir / "history"
         for path in sorted(history.glob("*.avsc")) if history.is_dir() else ():
             self.register_writer(json.loads(path.read_text()))
@@ -134,7 +154,8 @@ class AvroCodec:
         if name not in self._current:
             raise UnknownSchemaError(f"no current schema named {name!r} to read it into")
         fp = schema_fingerprint(parsed)
-        self._writers.setdefault(fp, _Writer(name, parsed, self._current[name]))
+        if fp not in self._writers:
+            self._writers[fp] = _Writer.of(name, parsed, self._current[name])
         return fp
 
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
@@ -155,9 +176,11 @@ class AvroCodec:
         schemaless_writer(buf, schema, record)
         return buf.getvalue()
 
-    def decode(self, data: bytes | None) -> tuple[str, dict[str, Any]]:
+    def decode(self, data: bytes | None, *, logical: bool = True) -> tuple[str, dict[str, Any]]:
         """Return ``(full_name, record)`` or raise a :class:`CodecError`.
 
+        ``logical=False`` skips logical types: timestamps stay integer milliseconds and
+        dates integer days, which is what the dataflow wants and saves building datetimes.
         The message says what is wrong with the framing, never the content.
         """
         if data is None:
@@ -174,7 +197,10 @@ class AvroCodec:
         buf = io.BytesIO(data)
         buf.seek(_HEADER_LEN)
         try:
-            record = schemaless_reader(buf, writer.schema, writer.reader)
+            if logical:
+                record = schemaless_reader(buf, writer.schema, writer.reader)
+            else:
+                record = schemaless_reader(buf, writer.plain_schema, writer.plain_reader)
         except _UNREADABLE as exc:
             raise CorruptRecordError(
                 f"body does not read as {writer.name}: {type(exc).__name__}"

@@ -40,6 +40,7 @@ class Settings:
     recovery_dir: Path = Path("var/recovery")
     recovery_partitions: int = 4
     snapshot_interval_s: float = 10.0
+    profile_flush_ms: int = 1000
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     limits: EventLimits = field(default_factory=EventLimits)
 
@@ -78,6 +79,7 @@ class Settings:
             recovery_dir=Path(r.text("CDPFLOW_RECOVERY_DIR", str(d.recovery_dir))),
             recovery_partitions=r.positive("CDPFLOW_RECOVERY_PARTITIONS", d.recovery_partitions),
             snapshot_interval_s=r.seconds("CDPFLOW_SNAPSHOT_INTERVAL_S", d.snapshot_interval_s),
+            profile_flush_ms=r.non_negative("CDPFLOW_PROFILE_FLUSH_MS", d.profile_flush_ms),
             profile=profile,
             limits=limits,
         )
@@ -102,6 +104,14 @@ class _Reader:
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
         return value
+
+    def non_negative(self, name: str, default: int) -> int:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        if not raw.isdigit():
+            raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}")
+        return int(raw)
 
     def ms(self, name: str, default: int) -> int:
         return self.positive(name, default)

@@ -8,7 +8,7 @@ records of the wrong type, missing ids and impossible event times each become a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
@@ -26,6 +26,7 @@ __all__ = ["DecodeOut", "decode", "decode_one", "event_from_record"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 SourceItem = KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 
@@ -46,7 +47,16 @@ def to_ms(value: datetime | int) -> int:
 
 
 def event_from_record(record: dict[str, Any], origin: Any = None) -> Event:
-    """A decoded ``cdp.Event`` record as the profile logic's :class:`Event`."""
+    """A decoded ``cdp.Event`` record as the profile logic's :class:`Event`.
+
+    Takes records decoded with or without logical types; a ``signup_date`` becomes an
+    ISO date string either way (it sorts like the date and reads well in a profile).
+    """
+    payload = record["payload"]
+    signup = payload.get("signup_date")
+    if signup is not None and not isinstance(signup, str):
+        days = signup if isinstance(signup, int) else signup.toordinal() - _EPOCH_ORDINAL
+        payload["signup_date"] = date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
     return Event(
         event_id=record["event_id"],
         event_type=record["event_type"],
@@ -55,7 +65,7 @@ def event_from_record(record: dict[str, Any], origin: Any = None) -> Event:
         customer_id=record["customer_id"] or None,
         anonymous_id=record["anonymous_id"] or None,
         source=record["source"],
-        payload=record["payload"],
+        payload=payload,
         context=record["context"],
         origin=origin,
     )
@@ -70,7 +80,7 @@ def decode_one(
         return DeadLetter("consumer_error", str(item.err), "KafkaError", origin, clock())
     origin = Origin(item.topic, item.partition, item.offset, item.key, item.value)
     try:
-        name, record = codec.decode(item.value)
+        name, record = codec.decode(item.value, logical=False)
     except CodecError as exc:
         return DeadLetter(exc.reason, str(exc), type(exc).__name__, origin, clock())
     if name != "cdp.Event":
