@@ -32,7 +32,6 @@ def kafka_source(settings: Settings, *, until_end: bool = False) -> KafkaSource:
         starting_offset=OFFSET_BEGINNING if settings.start_from == "earliest" else OFFSET_END,
         # Consumer errors become dead letters instead of stopping the flow.
         raise_on_errors=False,
-        add_config={"fetch.min.bytes": "1", "enable.auto.commit": "false"},
     )
 
 
