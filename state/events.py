@@ -13,12 +13,15 @@ __all__ = [
     "DAY_MS",
     "HOUR_MS",
     "MINUTE_MS",
+    "NO_TIME",
     "Event",
 ]
 
 MINUTE_MS: Final = 60_000
 HOUR_MS: Final = 60 * MINUTE_MS
 DAY_MS: Final = 24 * HOUR_MS
+NO_TIME: Final = -(2**62)
+"""A time before any event: the watermark of a customer with no event yet."""
 
 
 @dataclass(frozen=True, slots=True)

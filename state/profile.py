@@ -1,16 +1,25 @@
 """One customer's state and :func:`apply`, the pure function that folds an event into it.
 
 ``apply(state, event, config) -> outputs`` knows nothing of Bytewax or Kafka: the
-dataflow adapts it (``flows/profile_step.py``), tests call it directly.
+dataflow adapts it (``flows/profile_step.py``), tests call it directly. This module is
+the dispatcher; each concern folds in its own module: :mod:`state.purchases`,
+:mod:`state.engagement`, :mod:`state.preferences`, :mod:`state.cart`,
+:mod:`state.counters` (windows), :mod:`state.category_interest` (the first rule).
 
 Rules of the fold (the README's "Semantics" section says the same):
 
 - *Idempotent*: an ``event_id`` already applied changes nothing.
 - *Event time*: the customer's **watermark** is the newest event time applied. An event
-  at most ``allowed_lateness_ms`` behind it is placed in its windows as if it had come
-  in order; a later one updates lifetime aggregates only and is reported as
-  ``late_event``; one beyond the dedupe horizon is refused (``beyond_dedupe_horizon``).
-- *Attributes*: last write wins by event time (ties by value), not by arrival.
+  at most ``allowed_lateness_ms`` behind it is placed in its windows (and the cart) as if
+  it had come in order; a later one updates lifetime aggregates only and, if some
+  window or the cart refused it, is reported **once** as ``late_event`` naming them; one
+  beyond the dedupe horizon (or from before ids were forgotten by
+  :func:`compact_idle`) is refused (``beyond_dedupe_horizon``).
+- *Last write wins by event time* (ties by value, so arrival order never decides) for
+  attributes, traits, preferences, subscriptions, consent, the last order.
+- *Sums and counts* are order-independent (money is summed in integer units).
+- Windows are read at :func:`as_of`: the watermark, or the later time a clock handed to
+  :func:`compact_idle`.
 """
 
 from __future__ import annotations
@@ -18,17 +27,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from state import category_interest
+from state import cart, category_interest, counters, engagement, lww, preferences, purchases
+from state.cart import Cart
 from state.config import ProfileConfig
+from state.counters import Counters
 from state.dedupe import SeenIds
-from state.events import HOUR_MS, Event
+from state.engagement import PASSIVE_EMAIL_ACTIONS, Engagement
+from state.events import HOUR_MS, NO_TIME, Event
 from state.outputs import Output, Rejected, Trigger, stable_id
+from state.preferences import Preferences
+from state.purchases import Purchases
 from state.windows import RecentTimes
 
-__all__ = ["NO_TIME", "CustomerState", "apply", "compact", "excerpt", "view"]
-
-NO_TIME = -(2**62)
-"""Watermark of a customer with no event yet."""
+__all__ = [
+    "NO_TIME",
+    "CustomerState",
+    "apply",
+    "as_of",
+    "compact",
+    "compact_idle",
+    "excerpt",
+    "is_idle",
+    "view",
+]
 
 _IDENTITY_FIELDS = ("email", "first_name", "last_name", "signup_date", "age")
 _LOCATION_FIELDS = ("country", "region", "city")
@@ -37,7 +58,12 @@ _RECENT_PRODUCTS = 5
 
 @dataclass(slots=True)
 class CustomerState:
-    """Everything the dataflow remembers about one key (a customer or an anonymous id)."""
+    """Everything the dataflow remembers about one key (a customer or an anonymous id).
+
+    ``revision`` counts applied events: it changes exactly when an event changed the
+    state. ``clock`` is the latest time handed to :func:`compact_idle` and
+    ``forgotten_to`` the watermark when dedupe ids were last dropped for idleness.
+    """
 
     key: str
     watermark: int = NO_TIME
@@ -51,15 +77,35 @@ class CustomerState:
     category_views: dict[str, RecentTimes] = field(default_factory=dict)
     fired: dict[str, int] = field(default_factory=dict)
     viewed_products: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    clock: int = NO_TIME
+    forgotten_to: int = NO_TIME
+    counters: Counters = field(default_factory=Counters)
+    purchases: Purchases = field(default_factory=Purchases)
+    engagement: Engagement = field(default_factory=Engagement)
+    preferences: Preferences = field(default_factory=Preferences)
+    cart: Cart = field(default_factory=Cart)
+    tags: dict[str, str] = field(default_factory=dict)
+    """Custom tags (a placeholder for the rules engine; nothing writes it yet)."""
 
     @property
     def customer_id(self) -> str | None:
         """The customer this state belongs to; ``None`` for an anonymous visitor."""
         return None if self.key.startswith("anon:") else self.key
 
+    @property
+    def unsubscribed(self) -> bool:
+        """Withdrew consent to marketing email."""
+        return self.preferences.unsubscribed
+
     def attr(self, name: str) -> Any:
         entry = self.attrs.get(name)
         return None if entry is None else entry[0]
+
+
+def as_of(st: CustomerState) -> int:
+    """The time windows are read at: the watermark, or a later clock from
+    :func:`compact_idle`."""
+    return max(st.watermark, st.clock)
 
 
 def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
@@ -67,12 +113,15 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     if ev.event_id in st.seen:
         return []
     t = ev.event_time
-    if st.watermark != NO_TIME and t < st.watermark - cfg.dedupe_horizon_ms:
+    if st.watermark != NO_TIME and (
+        t < st.watermark - cfg.dedupe_horizon_ms or t <= st.forgotten_to
+    ):
         return [
             Rejected(
                 "beyond_dedupe_horizon",
                 f"event time is more than {cfg.dedupe_horizon_ms} ms behind the customer's "
-                "newest event; it cannot be checked for duplicates, so it was not applied",
+                "newest event, or before their event ids were dropped as idle; it cannot be "
+                "checked for duplicates, so it was not applied",
                 ev.event_id,
                 t,
                 applied=False,
@@ -83,35 +132,67 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     st.seen.add(ev.event_id, t, cfg.max_seen_ids)
     st.watermark = max(st.watermark, t)
     st.revision += 1
-    if st.watermark - st.pruned_at > HOUR_MS:
+    if as_of(st) - st.pruned_at > HOUR_MS:
         compact(st, cfg)
 
     st.first_seen = t if st.first_seen is None else min(st.first_seen, t)
-    st.last_active = t if st.last_active is None else max(st.last_active, t)
     st.event_counts[ev.event_type] = st.event_counts.get(ev.event_type, 0) + 1
-
+    p = ev.payload
+    refused: list[str] = []
     outputs: list[Output] = []
-    if ev.event_type == "identify":
-        _apply_identify(st, ev)
-    elif ev.event_type == "product_viewed":
-        category = (ev.payload.get("product") or {}).get("category")
-        if category:
-            if late:
-                outputs.append(_late(ev, cfg, "category view window"))
-            else:
-                trigger = _category_view(st, ev, category, cfg)
-                if trigger is not None:
-                    outputs.append(trigger)
+    kind = ev.event_type
+    action = engagement.email_action(p) if kind == "email_event" else None
+    if action not in PASSIVE_EMAIL_ACTIONS:
+        st.last_active = t if st.last_active is None else max(st.last_active, t)
+        if late:
+            refused.append("active days")
+        else:
+            counters.record_activity(st.counters, t, st.watermark)
+
+    if kind == "identify":
+        _apply_identify(st, ev, cfg)
+    elif kind == "product_viewed":
+        outputs.extend(_product_view(st, ev, late, refused, cfg))
+    elif kind == "page_viewed":
+        _session(st, ev, cfg)
+    elif kind == "order_completed":
+        units = purchases.fold_order(st.purchases, p, t, cfg)
+        if late:
+            refused += ["orders", "revenue", "cart"]
+        else:
+            counters.record_order(st.counters, t, units, st.watermark)
+            cart.order(st.cart, t)
+    elif kind in ("cart_item_added", "cart_item_removed"):
+        if late:
+            refused.append("cart")
+        else:
+            removed = kind == "cart_item_removed"
+            cart.change(st.cart, t, p.get("item") or {}, removed, st.watermark, cfg)
+    elif kind == "checkout_started":
+        if late:
+            refused.append("cart")
+        else:
+            cart.checkout(st.cart, t)
+    elif action is not None:
+        engagement.fold_email(st.engagement, action, t)
+        if action == "unsubscribed":
+            preferences.set_consent(st.preferences, False, t)
+    elif kind == "preference_updated":
+        preferences.fold_preferences(st.preferences, p, t, cfg)
     if ev.context and ev.context.get("timezone"):
-        _set_attr(st, "timezone", ev.context["timezone"], t)
+        _set_attr(st, "timezone", ev.context["timezone"], t, cfg)
+    if refused:
+        outputs.append(_late(ev, cfg, refused))
     return outputs
 
 
 def compact(st: CustomerState, cfg: ProfileConfig) -> None:
-    """Drop what no future event can use: old dedupe ids and expired window entries."""
-    st.pruned_at = st.watermark
+    """Drop what no future event can use: old dedupe ids, expired window entries and
+    buckets, forgotten sessions; settle cart changes no order can void any more."""
+    at = as_of(st)
+    st.pruned_at = at
     st.seen.prune(st.watermark - cfg.dedupe_horizon_ms)
-    horizon = st.watermark - cfg.category_interest.window_ms - cfg.allowed_lateness_ms
+    horizon = at - cfg.category_interest.window_ms - cfg.allowed_lateness_ms
     for category in list(st.category_views):
         times = st.category_views[category]
         times.prune(horizon)
@@ -120,6 +201,35 @@ def compact(st: CustomerState, cfg: ProfileConfig) -> None:
             st.viewed_products.pop(category, None)
     for scope in [s for s, anchor in st.fired.items() if anchor < horizon]:
         del st.fired[scope]
+    st.counters.compact(at, cfg)
+    st.engagement.prune(st.watermark - cfg.session_memory_ms)
+    st.cart.settle(st.watermark - cfg.allowed_lateness_ms, cfg)
+
+
+def is_idle(st: CustomerState, now_ms: int, cfg: ProfileConfig) -> bool:
+    """Whether the customer's newest event is more than ``idle_ttl_ms`` before ``now_ms``."""
+    return st.watermark != NO_TIME and now_ms - st.watermark > cfg.idle_ttl_ms
+
+
+def compact_idle(st: CustomerState, now_ms: int, cfg: ProfileConfig) -> bool:
+    """Shrink the state of a customer idle past ``idle_ttl_ms``; ``False`` if not idle.
+
+    ``now_ms`` is the caller's clock: wall-clock time when live, stream (event) time
+    when replaying. An idle customer loses every dedupe id (an event at or before the
+    current watermark is refused from then on as ``beyond_dedupe_horizon``, so no event
+    can be counted twice), the remembered session ids, and every window entry and day
+    bucket that no window ending at ``now_ms`` counts; windows are read at ``now_ms``
+    from then on. Lifetime aggregates, attributes, preferences and the cart stay.
+    ``revision`` does not change: no event was applied.
+    """
+    if not is_idle(st, now_ms, cfg):
+        return False
+    st.clock = max(st.clock, now_ms)
+    st.seen.ids.clear()
+    st.forgotten_to = st.watermark
+    st.engagement.recent_sessions.clear()
+    compact(st, cfg)
+    return True
 
 
 def excerpt(st: CustomerState) -> dict[str, Any]:
@@ -134,23 +244,68 @@ def excerpt(st: CustomerState) -> dict[str, Any]:
     }
 
 
-def view(st: CustomerState, cfg: ProfileConfig) -> dict[str, Any]:
-    """The public profile: what ``cdp.profiles`` and the profile API show."""
+def view(st: CustomerState, cfg: ProfileConfig, at: int | None = None) -> dict[str, Any]:
+    """The public profile: what ``cdp.profiles`` and the profile API show.
+
+    JSON-friendly (``signup_date`` stays a ``date``), keys sorted where they are data.
+    Windowed counts are those of the windows ending at ``at`` (default :func:`as_of`).
+    """
+    at = as_of(st) if at is None else at
     window = cfg.category_interest.window_ms
+    counts = st.event_counts
     return {
         "customer_id": st.customer_id,
         "key": st.key,
+        "revision": st.revision,
         "attributes": {name: value for name, (value, _) in sorted(st.attrs.items())},
         "first_seen": st.first_seen,
         "last_active": st.last_active,
-        "event_counts": dict(sorted(st.event_counts.items())),
+        "last_order_at": st.purchases.last_order_at,
+        "event_counts": dict(sorted(counts.items())),
         "category_views_24h": {
             c: n
             for c, times in sorted(st.category_views.items())
-            if (n := times.count_in(st.watermark, window))
+            if (n := times.count_in(at, window))
         },
-        "revision": st.revision,
+        **st.counters.view(at),
+        "purchases": st.purchases.view(),
+        "engagement": {
+            **st.engagement.view(),
+            "page_views": counts.get("page_viewed", 0),
+            "product_views": counts.get("product_viewed", 0),
+        },
+        "preferences": st.preferences.view(),
+        "unsubscribed": st.unsubscribed,
+        "cart": st.cart.view(cfg),
+        "tags": dict(sorted(st.tags.items())),
     }
+
+
+def _product_view(
+    st: CustomerState, ev: Event, late: bool, refused: list[str], cfg: ProfileConfig
+) -> list[Output]:
+    product = ev.payload.get("product") or {}
+    category, product_id = product.get("category"), product.get("product_id")
+    _session(st, ev, cfg)
+    if late:
+        if category:
+            refused.append("category views")
+        if product_id:
+            refused.append("product views")
+        return []
+    if product_id:
+        counters.record_product_view(st.counters, product_id, ev.event_time, cfg)
+    if category:
+        trigger = _category_view(st, ev, category, cfg)
+        if trigger is not None:
+            return [trigger]
+    return []
+
+
+def _session(st: CustomerState, ev: Event, cfg: ProfileConfig) -> None:
+    session_id = ev.payload.get("session_id")
+    if session_id:
+        engagement.fold_session(st.engagement, session_id, ev.event_time, st.watermark, cfg)
 
 
 def _category_view(
@@ -194,32 +349,30 @@ def _remember_product(recent: list[tuple[int, str]], t: int, product_id: str) ->
     del recent[:-_RECENT_PRODUCTS]
 
 
-def _apply_identify(st: CustomerState, ev: Event) -> None:
+def _apply_identify(st: CustomerState, ev: Event, cfg: ProfileConfig) -> None:
     p = ev.payload
     for name in _IDENTITY_FIELDS:
         if p.get(name) is not None:
-            _set_attr(st, name, p[name], ev.event_time)
+            _set_attr(st, name, p[name], ev.event_time, cfg)
     location = p.get("location") or {}
     for name in _LOCATION_FIELDS:
         if location.get(name) is not None:
-            _set_attr(st, name, location[name], ev.event_time)
+            _set_attr(st, name, location[name], ev.event_time, cfg)
     for name, value in (p.get("traits") or {}).items():
-        _set_attr(st, f"trait:{name}", value, ev.event_time)
+        _set_attr(st, f"trait:{name}", value, ev.event_time, cfg)
 
 
-def _set_attr(st: CustomerState, name: str, value: Any, t: int) -> None:
+def _set_attr(st: CustomerState, name: str, value: Any, t: int, cfg: ProfileConfig) -> None:
     """Last write wins by event time; equal times fall back to the value, so arrival order
-    never decides."""
-    old = st.attrs.get(name)
-    if old is None or (t, repr(value)) > (old[1], repr(old[0])):
-        st.attrs[name] = (value, t)
+    never decides. At most ``max_attributes`` names."""
+    lww.put(st.attrs, name, value, t, cfg.max_attributes)
 
 
-def _late(ev: Event, cfg: ProfileConfig, what: str) -> Rejected:
+def _late(ev: Event, cfg: ProfileConfig, refused: list[str]) -> Rejected:
     return Rejected(
         "late_event",
         f"more than {cfg.allowed_lateness_ms} ms behind the customer's newest event: "
-        f"lifetime aggregates updated, {what} not",
+        f"lifetime aggregates updated, not counted in {', '.join(refused)}",
         ev.event_id,
         ev.event_time,
         applied=True,

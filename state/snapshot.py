@@ -3,21 +3,41 @@
 Bytewax pickles what ``snapshot()`` returns; a plain tuple of builtins keeps that small
 and independent of class layout. ``STATE_VERSION`` goes first: a snapshot written by a
 layout this code does not know raises :class:`~state.exceptions.SnapshotVersionError`
-instead of being misread.
+instead of being misread. Version 1 snapshots (before purchases, engagement,
+preferences, cart and the day-bucket counters) are still read: those parts start empty.
+
+Layout of version 2, in order: version, key, watermark, revision, pruned_at, clock,
+forgotten_to, seen ids (bytes: per id an 8-byte digest and an 8-byte signed event time,
+big-endian), attributes (flat ``name, value, time, ...``), first_seen, last_active,
+event counts (flat ``type, n, ...``), category view times (flat ``category, (times),
+...``), fired anchors (flat), recent products per category (flat ``category, (t, id,
+t, id, ...)``), then the dumps of counters, purchases, engagement, preferences and cart
+(each a tuple, see their modules; the windowed counters carry a definition version
+each, :data:`state.counters.VERSIONS`), and tags (flat). Maps are flattened into tuples
+because a pickled tuple costs less than a dict of tuples: a typical customer (60 events
+over 30 days) takes about 1.2 to 1.6 KB pickled.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from state.cart import Cart
+from state.counters import Counters
 from state.dedupe import SeenIds
+from state.engagement import Engagement
+from state.events import NO_TIME
 from state.exceptions import SnapshotVersionError
+from state.preferences import Preferences
 from state.profile import CustomerState
+from state.purchases import Purchases
 from state.windows import RecentTimes
 
 __all__ = ["STATE_VERSION", "from_snapshot", "to_snapshot"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+_ID_BYTES = 16
 
 
 def to_snapshot(st: CustomerState) -> tuple[Any, ...]:
@@ -28,31 +48,77 @@ def to_snapshot(st: CustomerState) -> tuple[Any, ...]:
         st.watermark,
         st.revision,
         st.pruned_at,
-        dict(st.seen.ids),
-        {k: (v, t) for k, (v, t) in st.attrs.items()},
+        st.clock,
+        st.forgotten_to,
+        _pack_ids(st.seen.ids),
+        tuple(x for name, (v, t) in st.attrs.items() for x in (name, v, t)),
         st.first_seen,
         st.last_active,
-        dict(st.event_counts),
-        {c: tuple(w.times) for c, w in st.category_views.items()},
-        dict(st.fired),
-        {c: tuple(p) for c, p in st.viewed_products.items()},
+        _flat(st.event_counts),
+        tuple(x for c, w in st.category_views.items() for x in (c, tuple(w.times))),
+        _flat(st.fired),
+        tuple(
+            x
+            for c, recent in st.viewed_products.items()
+            for x in (c, tuple(y for entry in recent for y in entry))
+        ),
+        st.counters.dump(),
+        st.purchases.dump(),
+        st.engagement.dump(),
+        st.preferences.dump(),
+        st.cart.dump(),
+        _flat(st.tags),
     )
 
 
 def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:
-    if not snap or snap[0] != STATE_VERSION:
-        version = snap[0] if snap else None
+    """The state ``snap`` was taken of (version 2, or version 1 upgraded)."""
+    version = snap[0] if snap else None
+    if version == 1:
+        return _from_v1(snap)
+    if version != STATE_VERSION:
         raise SnapshotVersionError(
-            f"snapshot layout version {version!r}; this code reads {STATE_VERSION}"
+            f"snapshot layout version {version!r}; this code reads 1 and {STATE_VERSION}"
         )
-    (_, key, watermark, revision, pruned_at, seen, attrs, first_seen, last_active,
+    (_, key, watermark, revision, pruned_at, clock, forgotten_to, seen, attrs, first_seen,
+     last_active, counts, views, fired, products, counters, purchases, engagement,
+     preferences, cart, tags) = snap  # fmt: skip
+    return CustomerState(
+        key=key,
+        watermark=watermark,
+        revision=revision,
+        seen=SeenIds(_unpack_ids(seen)),
+        pruned_at=pruned_at,
+        attrs={n: (v, t) for n, v, t in zip(attrs[::3], attrs[1::3], attrs[2::3], strict=True)},
+        first_seen=first_seen,
+        last_active=last_active,
+        event_counts=_unflat(counts),
+        category_views={c: RecentTimes(list(ts)) for c, ts in _unflat(views).items()},
+        fired=_unflat(fired),
+        viewed_products={
+            c: [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+            for c, flat in _unflat(products).items()
+        },
+        clock=clock,
+        forgotten_to=forgotten_to,
+        counters=Counters.load(counters),
+        purchases=Purchases.load(purchases),
+        engagement=Engagement.load(engagement),
+        preferences=Preferences.load(preferences),
+        cart=Cart.load(cart),
+        tags=_unflat(tags),
+    )
+
+
+def _from_v1(snap: tuple[Any, ...]) -> CustomerState:
+    (_, key, watermark, revision, _pruned_at, seen, attrs, first_seen, last_active,
      counts, views, fired, products) = snap  # fmt: skip
     return CustomerState(
         key=key,
         watermark=watermark,
         revision=revision,
         seen=SeenIds(dict(seen)),
-        pruned_at=pruned_at,
+        pruned_at=NO_TIME,  # compact at the next event, with the new counters
         attrs=dict(attrs),
         first_seen=first_seen,
         last_active=last_active,
@@ -61,3 +127,26 @@ def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:
         fired=dict(fired),
         viewed_products={c: list(p) for c, p in products.items()},
     )
+
+
+def _flat(d: dict[Any, Any]) -> tuple[Any, ...]:
+    return tuple(x for kv in d.items() for x in kv)
+
+
+def _unflat(flat: tuple[Any, ...] | list[Any]) -> dict[Any, Any]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _pack_ids(ids: dict[int, int]) -> bytes:
+    return b"".join(
+        d.to_bytes(8, "big") + t.to_bytes(8, "big", signed=True) for d, t in ids.items()
+    )
+
+
+def _unpack_ids(packed: bytes) -> dict[int, int]:
+    return {
+        int.from_bytes(packed[i : i + 8], "big"): int.from_bytes(
+            packed[i + 8 : i + _ID_BYTES], "big", signed=True
+        )
+        for i in range(0, len(packed), _ID_BYTES)
+    }

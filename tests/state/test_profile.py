@@ -1,7 +1,17 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from state import CustomerState, Event, ProfileConfig, apply, compact, view
+from state import (
+    CustomerState,
+    Event,
+    ProfileConfig,
+    Rejected,
+    apply,
+    compact,
+    compact_idle,
+    is_idle,
+    view,
+)
 from state.events import DAY_MS
 from tests.conftest import T0, H
 
@@ -79,3 +89,152 @@ def test_permutations_with_duplicates_give_the_same_profile(specs, rnd, dup_idx)
         apply(other, ev, CFG)
     assert view(other, CFG) == view(reference, CFG)
     assert other.seen == reference.seen
+
+
+def test_view_keeps_its_keys(event_factory) -> None:
+    st = CustomerState("c-1")
+    apply(st, event_factory(t=T0), CFG)
+    v = view(st, CFG)
+    assert {"attributes", "first_seen", "last_active", "event_counts", "category_views_24h",
+            "revision", "customer_id", "key"} <= v.keys()  # fmt: skip
+    assert {"last_order_at", "product_views_24h", "active_days_7d", "active_days_30d",
+            "orders_90d", "revenue_180d", "purchases", "engagement", "preferences",
+            "unsubscribed", "cart", "tags"} <= v.keys()  # fmt: skip
+
+
+def test_attributes_are_bounded() -> None:
+    cfg = ProfileConfig(max_attributes=4)
+    st = CustomerState("c-1")
+    for k in range(10):
+        apply(st, identify(f"e{k}", T0 + k, traits={f"t{k}": "1"}), cfg)
+    assert sorted(st.attrs) == ["trait:t6", "trait:t7", "trait:t8", "trait:t9"]
+
+
+# --- Idle time to live -------------------------------------------------------------
+
+
+def test_compact_idle_waits_for_the_ttl(event_factory) -> None:
+    st = CustomerState("c-1")
+    apply(st, event_factory(t=T0), CFG)
+    assert not is_idle(st, T0 + CFG.idle_ttl_ms, CFG)
+    assert not compact_idle(st, T0 + CFG.idle_ttl_ms, CFG)
+    assert len(st.seen) == 1
+    assert is_idle(st, T0 + CFG.idle_ttl_ms + 1, CFG)
+    assert compact_idle(st, T0 + CFG.idle_ttl_ms + 1, CFG)
+    assert len(st.seen) == 0
+
+
+def test_compact_idle_keeps_the_lifetime_profile_and_live_long_windows(event_factory) -> None:
+    st = CustomerState("c-1")
+    apply(st, identify("e0", T0, first_name="Ada"), CFG)
+    apply(st, event_factory("order_completed", T0 + H,
+                            payload={"order_id": "o", "revenue": 5.0}), CFG)  # fmt: skip
+    viewed = {"product": {"product_id": "p", "category": "shoes"}, "session_id": "s"}
+    apply(st, event_factory(t=T0 + 2 * H, payload=viewed), CFG)
+    before = view(st, CFG)
+    now = T0 + 2 * H + 31 * DAY_MS
+    assert compact_idle(st, now, CFG)
+    after = view(st, CFG)
+    lifetime = ["attributes", "first_seen", "last_active", "last_order_at", "event_counts",
+                "purchases", "engagement", "preferences", "cart", "tags", "revision"]  # fmt: skip
+    assert {k: after[k] for k in lifetime} == {k: before[k] for k in lifetime}
+    # Windows are now those ending at `now`: the 24-hour and 30-day ones are empty, the
+    # order is still within 90 and 180 days.
+    assert (after["category_views_24h"], after["product_views_24h"]) == ({}, {})
+    assert (after["active_days_7d"], after["active_days_30d"]) == (0, 0)
+    assert (after["orders_90d"], after["revenue_180d"]) == (1, 5.0)
+    assert view(st, CFG) == view(st, CFG, at=now)
+    assert not st.category_views
+    assert not st.counters.product_views
+    assert not st.engagement.recent_sessions
+
+
+def test_after_idle_compaction_an_old_event_is_refused_not_double_counted(event_factory) -> None:
+    st = CustomerState("c-1")
+    first = event_factory(t=T0)
+    apply(st, first, CFG)
+    compact_idle(st, T0 + 40 * DAY_MS, CFG)
+    [rejected] = apply(st, first, CFG)  # re-delivered: its id is forgotten
+    assert rejected.reason == "beyond_dedupe_horizon"
+    assert st.event_counts == {"product_viewed": 1}
+    assert apply(st, event_factory(t=T0 + 40 * DAY_MS), CFG) == []
+    assert st.event_counts == {"product_viewed": 2}
+    assert view(st, CFG)["category_views_24h"] == {"shoes": 1}
+
+
+# --- Any arrival order within the allowed lateness, with duplicates: the same profile ---
+
+_KINDS = [
+    "identify", "product_viewed", "page_viewed", "order_completed", "cart_item_added",
+    "cart_item_removed", "checkout_started", "email_event", "preference_updated", "custom",
+]  # fmt: skip
+
+
+def _payload(kind: str, i: int, t: int, pick: int, amount: int, flag: bool | None) -> dict:
+    """A payload of ``kind``; ``pick`` chooses among a few names, ``amount`` is in cents."""
+    product = {"product_id": f"p{pick % 5}", "category": ["shoes", "bags", "hats"][pick % 3],
+               "price": amount / 100}  # fmt: skip
+    session = f"s{t // (6 * H)}-{pick % 2}"  # a session lasts less than the session memory
+    if kind == "identify":
+        return {"first_name": ["Ada", "Ben", "Cleo"][pick % 3], "age": 20 + pick,
+                "traits": {"plan": str(flag)}}  # fmt: skip
+    if kind == "product_viewed":
+        return {"product": product, "session_id": session}
+    if kind == "page_viewed":
+        return {"path": "/", "session_id": session if flag is not False else None}
+    if kind == "order_completed":
+        return {"order_id": f"o{i}", "revenue": amount / 100, "currency": ["EUR", "USD"][pick % 2],
+                "items": [{"product": product, "quantity": 1 + pick % 3}]}  # fmt: skip
+    if kind in ("cart_item_added", "cart_item_removed"):
+        return {"cart_id": "k", "item": {"product": product, "quantity": 1 + pick % 2}}
+    if kind == "email_event":
+        return {"action": ["delivered", "opened", "clicked", "bounced", "unsubscribed"][pick % 5]}
+    if kind == "preference_updated":
+        return {"preferences": {f"k{pick % 2}": str(amount)},
+                "subscriptions": {f"t{pick % 2}": bool(flag)}, "email_consent": flag}  # fmt: skip
+    return {}
+
+
+_specs = st.lists(
+    st.tuples(
+        st.integers(0, 3 * DAY_MS),  # event time offset: spans days, so windows move
+        st.sampled_from(_KINDS),
+        st.integers(0, 7),
+        st.integers(1, 20_000),
+        st.sampled_from([True, False, None]),
+        st.integers(0, CFG.allowed_lateness_ms),  # arrival jitter, at most the lateness
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_specs, st.lists(st.tuples(st.integers(0, 29), st.integers(0, 2 * H)), max_size=6))
+def test_every_event_type_in_any_order_within_lateness_gives_the_same_profile(specs, dups) -> None:
+    # Arrival order is by event time plus a jitter of at most the allowed lateness, so
+    # each event arrives at most that far behind any event that arrived before it:
+    # every such order is one the logic must place exactly. Duplicates arrive anywhere.
+    events = []
+    arrival = []
+    for i, (dt, kind, pick, amount, flag, jitter) in enumerate(specs):
+        t = T0 + dt
+        ev = Event(f"e{i}", kind, t, t, customer_id="c-1",
+                   payload=_payload(kind, i, t, pick, amount, flag))  # fmt: skip
+        events.append(ev)
+        arrival.append((t + jitter, i, ev))
+    for j, (i, delay) in enumerate(dups):
+        ev = events[i % len(events)]
+        arrival.append((ev.event_time + delay, len(events) + j, ev))
+    reference = CustomerState("c-1")
+    ref_outs = []
+    for ev in sorted(events, key=lambda e: (e.event_time, e.event_id)):
+        ref_outs += apply(reference, ev, CFG)
+    other = CustomerState("c-1")
+    outs = []
+    for _, _, ev in sorted(arrival, key=lambda a: a[:2]):
+        outs += apply(other, ev, CFG)
+    assert view(other, CFG) == view(reference, CFG)
+    assert other.seen == reference.seen
+    # Nothing was late: no event is reported, in either order.
+    assert not [o for o in ref_outs + outs if isinstance(o, Rejected)]

@@ -1,0 +1,173 @@
+"""The current cart, from ``cart_item_added`` / ``cart_item_removed`` / ``checkout_started``
+/ ``order_completed``.
+
+Each cart event adds (``added``) or takes away (``removed``) the line item's quantity of
+its product, at the item's price (the latest price, by event time, is the line's
+price); a quantity never goes below zero. The cart's **value** is the sum of quantity x
+price over lines with a known price; **updated_at** is the newest event time of any cart
+event, checkout or order; **checkout_started_at** is the newest checkout not followed by
+an order.
+
+**An order empties the cart.** Changes at or before the newest order's event time belong
+to that order and are void, whatever order they arrive in. To get that right without
+remembering every change, changes are kept *pending*, in event-time order, while an
+order inside the allowed lateness could still come before them; older ones are
+*settled* into per-product lines (quantity, price). Every order inside the allowed
+lateness is newer than every settled change, so it simply empties the settled lines and
+voids the pending changes at or before it: any arrival order of the same events within
+the allowed lateness gives the same cart. Late events (beyond the allowed lateness) do
+not touch the cart; the profile logic reports them.
+
+Bounds: at most ``max_cart_items`` products (a change to a further product is not
+tracked) and ``max_cart_changes`` pending changes (beyond it the oldest is settled early,
+and only then could an order arriving later than a newer change empty too much).
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from dataclasses import dataclass, field
+from typing import Any
+
+from state.config import ProfileConfig
+from state.events import NO_TIME
+from state.money import from_units, to_units
+
+__all__ = ["Cart", "change", "checkout", "order"]
+
+NO_PRICE = -1
+"""Stored price of a line whose price was never given."""
+
+Pending = tuple[int, str, int, int]
+"""``(event time, product id, quantity delta, price units or NO_PRICE)``."""
+
+
+@dataclass(slots=True)
+class Cart:
+    """One customer's current cart."""
+
+    cleared_at: int = NO_TIME
+    lines: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Settled: product id -> (quantity, price units or ``NO_PRICE``)."""
+    pending: list[Pending] = field(default_factory=list)
+    updated_at: int | None = None
+    checkout_at: int | None = None
+
+    def current(self, cfg: ProfileConfig) -> dict[str, tuple[int, int]]:
+        """Product id -> (quantity, price): the settled lines with the pending changes."""
+        lines = dict(self.lines)
+        for _, pid, delta, price in self.pending:
+            _fold(lines, pid, delta, price, cfg.max_cart_items)
+        return lines
+
+    def view(self, cfg: ProfileConfig) -> dict[str, Any]:
+        lines = self.current(cfg)
+        return {
+            "items": [
+                {
+                    "product_id": pid,
+                    "quantity": qty,
+                    "price": None if price == NO_PRICE else from_units(price),
+                }
+                for pid, (qty, price) in sorted(lines.items())
+            ],
+            "value": from_units(sum(q * p for q, p in lines.values() if p != NO_PRICE)),
+            "updated_at": self.updated_at,
+            "checkout_started_at": (
+                self.checkout_at
+                if self.checkout_at is not None and self.checkout_at > self.cleared_at
+                else None
+            ),
+        }
+
+    def settle(self, before: int, cfg: ProfileConfig) -> None:
+        """Fold the pending changes strictly before ``before`` (and any beyond
+        ``max_cart_changes``) into the settled lines."""
+        n = 0
+        while n < len(self.pending) and self.pending[n][0] < before:
+            n += 1
+        n = max(n, len(self.pending) - cfg.max_cart_changes)
+        for _, pid, delta, price in self.pending[:n]:
+            _fold(self.lines, pid, delta, price, cfg.max_cart_items)
+        del self.pending[:n]
+
+    def dump(self) -> tuple[Any, ...]:
+        return (
+            self.cleared_at,
+            tuple(x for pid, (q, p) in self.lines.items() for x in (pid, q, p)),
+            tuple(x for entry in self.pending for x in entry),
+            self.updated_at,
+            self.checkout_at,
+        )
+
+    @classmethod
+    def load(cls, snap: tuple[Any, ...] | list[Any]) -> Cart:
+        cleared_at, lines, pending, updated_at, checkout_at = snap
+        return cls(
+            cleared_at,
+            {pid: (q, p) for pid, q, p in zip(lines[::3], lines[1::3], lines[2::3], strict=True)},
+            [
+                (pending[i], pending[i + 1], pending[i + 2], pending[i + 3])
+                for i in range(0, len(pending), 4)
+            ],
+            updated_at,
+            checkout_at,
+        )
+
+
+def change(
+    c: Cart, t: int, item: dict[str, Any], removed: bool, watermark: int, cfg: ProfileConfig
+) -> None:
+    """Apply a ``CartItemChanged.item`` added (or ``removed``) at event time ``t``.
+
+    ``watermark`` is the customer's newest event time, including ``t``.
+
+    >>> c, cfg = Cart(), ProfileConfig()
+    >>> item = {"product": {"product_id": "p1", "price": 9.5}, "quantity": 2}
+    >>> change(c, 10, item, False, 10, cfg)
+    >>> order(c, 5)  # an older order does not void a newer change
+    >>> c.view(cfg)["items"], c.view(cfg)["value"]
+    ([{'product_id': 'p1', 'quantity': 2, 'price': 9.5}], 19.0)
+    >>> order(c, 10); c.view(cfg)["items"]
+    []
+    """
+    _touch(c, t)
+    product = item.get("product") or {}
+    pid = product.get("product_id")
+    if t <= c.cleared_at or not pid:
+        return
+    quantity = item.get("quantity")
+    quantity = 1 if quantity is None else max(int(quantity), 0)  # the schema's default: 1
+    price = product.get("price")
+    insort(c.pending, (t, str(pid), -quantity if removed else quantity,
+                       NO_PRICE if price is None else to_units(price)))  # fmt: skip
+    c.settle(watermark - cfg.allowed_lateness_ms, cfg)
+
+
+def checkout(c: Cart, t: int) -> None:
+    """A checkout started at event time ``t``."""
+    _touch(c, t)
+    c.checkout_at = t if c.checkout_at is None else max(c.checkout_at, t)
+
+
+def order(c: Cart, t: int) -> None:
+    """An order completed at event time ``t``: every change at or before ``t`` is void."""
+    _touch(c, t)
+    if t <= c.cleared_at:
+        return
+    c.cleared_at = t
+    c.lines.clear()
+    c.pending = [p for p in c.pending if p[0] > t]
+
+
+def _touch(c: Cart, t: int) -> None:
+    c.updated_at = t if c.updated_at is None else max(c.updated_at, t)
+
+
+def _fold(lines: dict[str, tuple[int, int]], pid: str, delta: int, price: int, cap: int) -> None:
+    qty, old_price = lines.get(pid, (0, NO_PRICE))
+    qty = max(qty + delta, 0)
+    if qty == 0:
+        lines.pop(pid, None)
+    elif pid in lines or len(lines) < cap:
+        lines[pid] = (qty, old_price if price == NO_PRICE else price)

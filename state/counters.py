@@ -1,0 +1,144 @@
+"""Event-time windowed counters beyond category views, each with bounded memory.
+
+=====================  ==========================  =====================================
+view key               window (see state.windows)  memory per customer
+=====================  ==========================  =====================================
+``product_views_24h``  exact, ``[t - 24 h, t]``    ``max_products`` x ``max_tracked_times``
+``active_days_7d``     7 UTC days                  30 day buckets (shared with 30 d)
+``active_days_30d``    30 UTC days                 (same buckets)
+``orders_90d``         90 UTC days                 90 day buckets
+``revenue_180d``       180 UTC days                180 day buckets
+=====================  ==========================  =====================================
+
+Windows are read *at* a time (the customer's newest event time, or later if a clock
+said so): they are the trailing windows ending then. A day counts as *active* if the
+customer did anything that day (every event but email ``delivered``/``bounced``/
+``other``). Only events inside the allowed lateness enter these windows; the profile
+logic reports a later one once, as ``late_event``, and still folds it into the lifetime
+aggregates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from state.config import ProfileConfig
+from state.events import DAY_MS
+from state.money import from_units
+from state.windows import DayBuckets, RecentTimes, day_window
+
+__all__ = [
+    "ACTIVE_DAYS",
+    "ORDERS_DAYS",
+    "PRODUCT_WINDOW_MS",
+    "REVENUE_DAYS",
+    "VERSIONS",
+    "Counters",
+    "record_activity",
+    "record_order",
+    "record_product_view",
+]
+
+PRODUCT_WINDOW_MS: Final = DAY_MS
+ACTIVE_DAYS: Final = (7, 30)
+ORDERS_DAYS: Final = 90
+REVENUE_DAYS: Final = 180
+
+VERSIONS: Final = (1, 1, 1, 1)
+"""Definition version of each counter (product views, active days, orders, revenue), kept
+in the snapshot: bump one when its meaning or layout changes, and old state for that
+counter is dropped on load instead of misread."""
+
+
+@dataclass(slots=True)
+class Counters:
+    """The windowed counters of one customer (category views live with their rule)."""
+
+    product_views: dict[str, RecentTimes] = field(default_factory=dict)
+    active: DayBuckets = field(default_factory=DayBuckets)
+    """Day -> how many customer-initiated events that day."""
+    orders: DayBuckets = field(default_factory=DayBuckets)
+    revenue: DayBuckets = field(default_factory=DayBuckets)
+    """Day -> revenue in :mod:`state.money` units."""
+
+    def view(self, at: int) -> dict[str, Any]:
+        """The counts of the windows ending at ``at``."""
+        return {
+            "product_views_24h": {
+                p: n
+                for p, times in sorted(self.product_views.items())
+                if (n := times.count_in(at, PRODUCT_WINDOW_MS))
+            },
+            **{f"active_days_{d}d": self.active.days_with_any(at, d) for d in ACTIVE_DAYS},
+            f"orders_{ORDERS_DAYS}d": self.orders.total(at, ORDERS_DAYS),
+            f"revenue_{REVENUE_DAYS}d": from_units(self.revenue.total(at, REVENUE_DAYS)),
+        }
+
+    def compact(self, at: int, cfg: ProfileConfig) -> None:
+        """Drop what no window ending at or after ``at`` can count, allowing for events
+        up to the allowed lateness behind ``at`` in the exact windows."""
+        horizon = at - PRODUCT_WINDOW_MS - cfg.allowed_lateness_ms
+        for pid in list(self.product_views):
+            times = self.product_views[pid]
+            times.prune(horizon)
+            if not times:
+                del self.product_views[pid]
+        self.active.prune(day_window(at, max(ACTIVE_DAYS))[0])
+        self.orders.prune(day_window(at, ORDERS_DAYS)[0])
+        self.revenue.prune(day_window(at, REVENUE_DAYS)[0])
+
+    def dump(self) -> tuple[Any, ...]:
+        """``(versions, product views, active days, orders, revenue)``; see :data:`VERSIONS`."""
+        return (
+            VERSIONS,
+            tuple(x for p, w in self.product_views.items() for x in (p, tuple(w.times))),
+            self.active.dump(),
+            self.orders.dump(),
+            self.revenue.dump(),
+        )
+
+    @classmethod
+    def load(cls, snap: tuple[Any, ...] | list[Any]) -> Counters:
+        """Restore from :meth:`dump`; a counter dumped under another definition (version)
+        starts empty rather than be misread."""
+        versions, products, active, orders, revenue = snap
+        same = [a == b for a, b in zip(versions, VERSIONS, strict=True)]
+        return cls(
+            {p: RecentTimes(list(ts)) for p, ts in zip(products[::2], products[1::2], strict=True)}
+            if same[0]
+            else {},
+            DayBuckets.load(active if same[1] else ()),
+            DayBuckets.load(orders if same[2] else ()),
+            DayBuckets.load(revenue if same[3] else ()),
+        )
+
+
+def record_activity(c: Counters, t: int, now: int) -> None:
+    """The customer did something at ``t``; ``now`` is their newest event time."""
+    c.active.add(t, 1, max(ACTIVE_DAYS), now)
+
+
+def record_order(c: Counters, t: int, revenue_units: int, now: int) -> None:
+    """An order at ``t`` worth ``revenue_units``."""
+    c.orders.add(t, 1, ORDERS_DAYS, now)
+    c.revenue.add(t, revenue_units, REVENUE_DAYS, now)
+
+
+def record_product_view(c: Counters, product_id: str, t: int, cfg: ProfileConfig) -> None:
+    """A view of ``product_id`` at ``t``; at most ``max_products`` products are tracked
+    (the one viewed least recently is forgotten first).
+
+    >>> c, cfg = Counters(), ProfileConfig(max_products=2)
+    >>> for i, p in enumerate("abac"):
+    ...     record_product_view(c, p, i, cfg)
+    >>> c.view(3)["product_views_24h"]
+    {'a': 2, 'c': 1}
+    """
+    times = c.product_views.get(product_id)
+    if times is None:
+        if len(c.product_views) >= cfg.max_products:
+            stalest = min(c.product_views, key=lambda p: (c.product_views[p].times[-1], p))
+            del c.product_views[stalest]
+        times = c.product_views[product_id] = RecentTimes()
+    times.add(t, cfg.max_tracked_times)
