@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the dataflow over the bundled sample (no Kafka)")
     demo.add_argument("--events", type=Path, help="a JSONL file of events instead of the sample")
+    demo.add_argument("--all", action="store_true", help="list every tag change")
 
     run = sub.add_parser("run", help="run the dataflow against Kafka")
     run.add_argument("-p", "--processes", type=int, default=1,
@@ -79,7 +80,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     path = args.events or sample.SAMPLE_PATH
     if not path.is_file():
         raise ConfigError(f"--events: no such file: {path}")
-    demo.print_result(demo.run_demo(path, settings), sys.stdout)
+    demo.print_result(demo.run_demo(path, settings), sys.stdout, all_tag_changes=args.all)
     return 0
 
 

@@ -71,11 +71,16 @@ def collect(messages: list[SinkMessage], codec: AvroCodec, events_in: int) -> De
 def run_demo(path: Path = sample.SAMPLE_PATH, settings: Settings | None = None) -> DemoResult:
     codec = default_codec()
     settings = settings or Settings()
-    msgs = encode_sample(sample.load(path), codec)
+    events = sample.load(path)
+    msgs = encode_sample(events, codec)
+    # The demo's "now" is two hours after the newest sample event, not today's date, so
+    # timers (abandoned carts, lifecycle moves) fire the same way on every run.
+    now = max(to_ms(m["event_time"]) for m in map(lambda m: codec.decode(m.value)[1], msgs))
+    now += 2 * 3_600_000
     msgs.insert(len(msgs) // 2, KafkaSourceMessage(b"?", CORRUPT, topic="sample", partition=0))
     msgs = [replace(m, offset=i) for i, m in enumerate(msgs)]
     out: list[SinkMessage] = []
-    run_main(build_flow(TestingSource(msgs), TestingSink(out), settings))
+    run_main(build_flow(TestingSource(msgs), TestingSink(out), settings, clock=lambda: now))
     return collect(out, codec, len(msgs))
 
 
@@ -83,28 +88,45 @@ def _when(value: datetime | int) -> str:
     return datetime.fromtimestamp(to_ms(value) / 1000, UTC).strftime("%a %d %b %H:%M")
 
 
-def print_result(r: DemoResult, out: TextIO) -> None:
+def print_result(r: DemoResult, out: TextIO, *, all_tag_changes: bool = False) -> None:
     w = out.write
     w(f"Triggers ({len(r.triggers)}) -> cdp.triggers\n")
-    for t in sorted(r.triggers, key=lambda t: to_ms(t["event_time"])):
+    for t in sorted(r.triggers, key=lambda t: (to_ms(t["event_time"]), t["trigger_id"])):
         who = t["profile"]["first_name"] or t["customer_id"]
-        w(f"  {_when(t['event_time'])}  {t['rule']:<18} {who} ({t['customer_id']}) "
-          f"category={t['category']} views={t['attributes'].get('views')} "
-          f"products={','.join(t['product_ids'])}  id={t['trigger_id'][:12]}\n")  # fmt: skip
+        detail = t["category"] or ", ".join(f"{k}={v}" for k, v in t["attributes"].items())
+        if t["amount"] is not None:
+            detail += f" cart={t['amount']:.2f} {t['currency'] or ''}".rstrip()
+        if t["product_ids"]:
+            detail += f" products={','.join(t['product_ids'])}"
+        w(f"  {_when(t['event_time'])}  {t['rule']:<18} {who:<5} ({t['customer_id']})  "
+          f"{detail}  id={t['trigger_id'][:12]}\n")  # fmt: skip
+
+    customers = sorted((c, p) for c, p in r.profiles.items() if not c.startswith("anon:"))
+    w(f"\nProfiles ({len(customers)} customers) -> cdp.profiles\n")
+    for cid, p in customers:
+        tags = ", ".join(p["tags"]) or "-"
+        segments = ", ".join(p["segments"]) or "-"
+        w(f"  {cid}  {p['first_name'] or '':<5} {p['lifecycle'] or '-':<8} tags: {tags}"
+          f"{'  segments: ' + segments if p['segments'] else ''}\n")  # fmt: skip
+
     w(f"\nTag changes ({len(r.tag_changes)}) -> cdp.triggers\n")
-    for c in r.tag_changes:
-        sign = "+" if c["added"] else "-"
-        w(f"  {_when(c['event_time'])}  {sign}{c['tag']:<24} {c['customer_id']}  {c['reason']}\n")
+    if all_tag_changes:
+        for c in r.tag_changes:
+            sign = "+" if c["added"] else "-"
+            w(f"  {_when(c['event_time'])}  {sign}{c['tag']:<24} {c['customer_id']}  "
+              f"{c['reason']}\n")  # fmt: skip
+    else:
+        counts = Counter(("+" if c["added"] else "-") + c["tag"] for c in r.tag_changes)
+        for tag, n in sorted(counts.items(), key=lambda kv: (kv[0][1:], kv[0][0])):
+            w(f"  {tag:<32} {n:>4}\n")
+        w("  (every change: cdpflow demo --all)\n")
+
     w(f"\nDead letters ({len(r.dead_letters)}) -> cdp.events.dlq\n")
     for d in r.dead_letters:
         w(f"  offset {d['source_offset']:>4}  {d['reason']:<22} {d['error']}\n")
-    views = Counter[str]()
-    for p in r.profiles.values():
-        if p["customer_id"].startswith("anon:"):
-            views["anonymous visitors"] += 1
-        else:
-            views["customers"] += 1
-    w(f"\nSummary: {r.events_in} messages in; profiles: {views['customers']} customers, "
-      f"{views['anonymous visitors']} anonymous visitors; {len(r.triggers)} triggers, "
+    anonymous = sum(1 for c in r.profiles if c.startswith("anon:"))
+    reasons = Counter(d["reason"] for d in r.dead_letters)
+    w(f"\nSummary: {r.events_in} messages in; profiles: {len(customers)} customers, "
+      f"{anonymous} anonymous visitors; {len(r.triggers)} triggers, "
       f"{len(r.tag_changes)} tag changes, {len(r.dead_letters)} dead letters "
-      f"({', '.join(f'{k}: {v}' for k, v in sorted(Counter(d['reason'] for d in r.dead_letters).items()))}).\n")  # noqa: E501  # fmt: skip
+      f"({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))}).\n")  # fmt: skip

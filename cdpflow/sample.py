@@ -10,6 +10,9 @@ It tells a few stories among background traffic:
 - ``c-1002`` (Ben) views shoes at t, t+12h and t+24h+1ms: none (the first fell out);
 - ``c-1003`` (Cleo) has her first bags view delivered twice: counted once, so with her
   second view that makes two, and no trigger;
+- ``c-1011`` (Kai) says in the preference centre that premium interests him: with his
+  orders that puts him in the ``recent_high_value_premium`` segment;
+- ``c-1010`` (Jon) unsubscribes on day two: no trigger reaches him after that;
 - an anonymous visitor browses; a late view arrives for ``c-1004``.
 """
 
@@ -94,11 +97,21 @@ def generate(seed: int = 7) -> list[dict[str, Any]]:
     b.add("product_viewed", t, {"product": bag}, customer=cleo, event_id=first)  # redelivered
     b.add("product_viewed", t + 2 * hour, {"product": _product(rng, "bags")}, customer=cleo)
 
+    # Preference centre, placed in time among the background traffic below: Kai likes
+    # premium; Jon opts out of marketing email.
+    scheduled = [
+        (START + 5 * hour, {"preferences": {"interests": "premium,outdoor"}}, "c-1011"),
+        (START + 30 * hour, {"email_consent": False}, "c-1010"),
+    ]
+
     # Background traffic: sessions of page and product views, carts, orders, email activity.
     clock = START + 3 * hour
     customers = [f"c-{1001 + i}" for i in range(len(NAMES))]
     while len(b.events) < 340:
         clock += timedelta(minutes=rng.randint(3, 25))
+        while scheduled and scheduled[0][0] <= clock:
+            when, prefs, who = scheduled.pop(0)
+            b.add("preference_updated", when, prefs, customer=who)
         cid = rng.choice(customers[3:])
         favourite = CATEGORIES[int(cid[-2:]) % len(CATEGORIES)]
         roll = rng.random()

@@ -9,6 +9,14 @@ arms a **wall-clock** timer of ``flush_ms``; when it fires, one ``ProfileChanged
 the profile as it is then, however many events arrived meanwhile. The end of a bounded
 input (``on_eof``) flushes at once. ``flush_ms=0`` emits after every batch.
 
+Rules move with no new event too: an abandoned cart after 60 minutes of silence, a
+lapsed customer, a counter that decays below a threshold. The logic asks the state for
+the next such moment (``state.next_deadline``) and arms a **wall-clock** timer for it;
+when it fires, ``state.advance`` evaluates the rules *at* each moment that has passed, so
+the ids are the same as if the moments had been reached by a later event (in replay,
+they are: the next event advances the state first). The same timer compacts customers
+idle past ``idle_ttl_ms`` (``state.compact_idle``).
+
 Recovery: ``snapshot()`` returns ``(state snapshot, pending)``: the plain, versioned
 tuple of ``state.snapshot`` and whether a profile snapshot was still owed, which a
 restarted worker then emits straight away.
@@ -30,13 +38,22 @@ from state import (
     Output,
     ProfileChanged,
     ProfileConfig,
+    advance,
     apply,
+    compact_idle,
     from_snapshot,
+    next_deadline,
     to_snapshot,
     view,
 )
+from state.profile import as_of
 
 __all__ = ["profiles"]
+
+
+def _system_utc() -> datetime:
+    return datetime.now(UTC)
+
 
 Snapshot = tuple[tuple[Any, ...], bool]
 
@@ -57,8 +74,13 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
             if self._pending:
                 self._flush_at = self._now()  # owed before the restart: send it now
 
+    def _wall(self, ms: int) -> datetime:
+        """Bytewax fires timers on the system clock: map a moment of our (injectable) clock
+        to the system time that lies as far ahead."""
+        return _system_utc() + timedelta(milliseconds=ms - self._clock())
+
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock() / 1000, UTC)
+        return _system_utc()
 
     def on_batch(self, values: list[Event]) -> tuple[list[Output], bool]:
         st = self._st
@@ -72,20 +94,41 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         if st.revision != before:
             if not self._flush:
                 out.append(self._profile(st))
-            elif not self._pending:
-                self._pending = True
-                self._flush_at = self._now() + self._flush
+            else:
+                self._mark_changed()
         return out, StatefulBatchLogic.RETAIN
 
+    def _mark_changed(self) -> None:
+        if not self._pending:
+            self._pending = True
+            self._flush_at = self._now() + self._flush
+
     def on_notify(self) -> tuple[list[Output], bool]:
-        """Wall-clock timer: the coalescing delay has passed."""
-        return self._drain(), StatefulBatchLogic.RETAIN
+        """Wall-clock timer: a rules deadline, the idle TTL, or the snapshot delay passed."""
+        st = self._st
+        out: list[Output] = []
+        if st is not None:
+            now = self._clock()
+            out += advance(st, self._cfg, now)
+            if compact_idle(st, now, self._cfg):
+                self._mark_changed()
+        if self._flush_at is not None and self._flush_at <= self._now():
+            out += self._drain()
+        return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list[Output], bool]:
         return self._drain(), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return self._flush_at
+        times = [] if self._flush_at is None else [self._flush_at]
+        st = self._st
+        if st is not None:
+            deadline = next_deadline(st, self._cfg)
+            if deadline is not None:
+                times.append(self._wall(deadline))
+            if st.watermark >= as_of(st):  # not compacted as idle since its last event
+                times.append(self._wall(st.watermark + self._cfg.idle_ttl_ms + 1))
+        return min(times) if times else None
 
     def snapshot(self) -> Snapshot:
         if self._st is None:  # pragma: no cover - Bytewax snapshots only keys that saw items

@@ -8,12 +8,15 @@ from state.events import Event
 from state.outputs import Output, ProfileChanged, Rejected, TagChange, Trigger
 from state.profile import (
     CustomerState,
+    advance,
     apply,
     as_of,
     compact,
     compact_idle,
     excerpt,
+    facts_of,
     is_idle,
+    next_deadline,
     view,
 )
 from state.snapshot import STATE_VERSION, from_snapshot, to_snapshot
@@ -29,13 +32,16 @@ __all__ = [
     "Rejected",
     "TagChange",
     "Trigger",
+    "advance",
     "apply",
     "as_of",
     "compact",
     "compact_idle",
     "excerpt",
+    "facts_of",
     "from_snapshot",
     "is_idle",
+    "next_deadline",
     "to_snapshot",
     "view",
 ]

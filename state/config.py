@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 
 from state.events import DAY_MS, HOUR_MS
+from state.rules.model import CategoryViews, Rules, load_rules
 
-__all__ = ["CategoryInterestConfig", "ProfileConfig"]
+__all__ = ["CategoryInterestConfig", "ProfileConfig", "default_rules"]
+
+
+@cache
+def default_rules() -> Rules:
+    """The shipped rules, parsed once per process."""
+    return load_rules()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +67,13 @@ class ProfileConfig:
     max_cart_items: int = 50
     max_cart_changes: int = 64
     category_interest: CategoryInterestConfig = CategoryInterestConfig()
+    """Tracking of category views: ``window_ms`` is how long views are kept for
+    ``category_views_24h``; the triggers' own thresholds and windows come from ``rules``."""
+    rules: Rules = field(default_factory=default_rules)
+    """Tags, lifecycle, segments and triggers (``state/rules/default.toml`` by default)."""
+
+    @property
+    def category_window_ms(self) -> int:
+        """Views are kept long enough for the widest ``category_views`` rule."""
+        windows = [t.window for t in self.rules.triggers.values() if isinstance(t, CategoryViews)]
+        return max([self.category_interest.window_ms, *windows])

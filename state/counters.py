@@ -8,6 +8,8 @@ view key               window (see state.windows)  memory per customer
 ``active_days_30d``    30 UTC days                 (same buckets)
 ``orders_90d``         90 UTC days                 90 day buckets
 ``revenue_180d``       180 UTC days                180 day buckets
+``email_engagements    7 UTC days                  7 day buckets
+_7d``                  (opens + clicks)
 =====================  ==========================  =====================================
 
 Windows are read *at* a time (the customer's newest event time, or later if a clock
@@ -36,6 +38,7 @@ __all__ = [
     "VERSIONS",
     "Counters",
     "record_activity",
+    "record_email_engagement",
     "record_order",
     "record_product_view",
 ]
@@ -44,9 +47,11 @@ PRODUCT_WINDOW_MS: Final = DAY_MS
 ACTIVE_DAYS: Final = (7, 30)
 ORDERS_DAYS: Final = 90
 REVENUE_DAYS: Final = 180
+EMAIL_DAYS: Final = 7
 
-VERSIONS: Final = (1, 1, 1, 1)
-"""Definition version of each counter (product views, active days, orders, revenue), kept
+VERSIONS: Final = (1, 1, 1, 1, 1)
+"""Definition version of each counter (product views, active days, orders, revenue, email
+engagements), kept
 in the snapshot: bump one when its meaning or layout changes, and old state for that
 counter is dropped on load instead of misread."""
 
@@ -61,6 +66,8 @@ class Counters:
     orders: DayBuckets = field(default_factory=DayBuckets)
     revenue: DayBuckets = field(default_factory=DayBuckets)
     """Day -> revenue in :mod:`state.money` units."""
+    emails: DayBuckets = field(default_factory=DayBuckets)
+    """Day -> email opens and clicks."""
 
     def view(self, at: int) -> dict[str, Any]:
         """The counts of the windows ending at ``at``."""
@@ -73,6 +80,7 @@ class Counters:
             **{f"active_days_{d}d": self.active.days_with_any(at, d) for d in ACTIVE_DAYS},
             f"orders_{ORDERS_DAYS}d": self.orders.total(at, ORDERS_DAYS),
             f"revenue_{REVENUE_DAYS}d": from_units(self.revenue.total(at, REVENUE_DAYS)),
+            f"email_engagements_{EMAIL_DAYS}d": self.emails.total(at, EMAIL_DAYS),
         }
 
     def compact(self, at: int, cfg: ProfileConfig) -> None:
@@ -87,23 +95,51 @@ class Counters:
         self.active.prune(day_window(at, max(ACTIVE_DAYS))[0])
         self.orders.prune(day_window(at, ORDERS_DAYS)[0])
         self.revenue.prune(day_window(at, REVENUE_DAYS)[0])
+        self.emails.prune(day_window(at, EMAIL_DAYS)[0])
+
+    def next_change(self, at: int) -> int | None:
+        """The first moment after ``at`` when a day window ending then loses a bucket: with
+        no new event, a windowed count can only fall at such a moment.
+
+        >>> c = Counters()
+        >>> record_order(c, 0, 1, 0)
+        >>> c.next_change(0) == ORDERS_DAYS * DAY_MS
+        True
+        """
+        ends = []
+        for b, days in (
+            (self.active, max(ACTIVE_DAYS)),
+            (self.active, min(ACTIVE_DAYS)),
+            (self.orders, ORDERS_DAYS),
+            (self.revenue, REVENUE_DAYS),
+            (self.emails, EMAIL_DAYS),
+        ):
+            first = day_window(at, days)[0]
+            inside = [d for d in b.buckets if d >= first]
+            if inside:
+                ends.append((min(inside) + days) * DAY_MS)
+        return min(ends) if ends else None
 
     def dump(self) -> tuple[Any, ...]:
-        """``(versions, product views, active days, orders, revenue)``; see :data:`VERSIONS`."""
+        """``(versions, product views, active days, orders, revenue, emails)``; see
+        :data:`VERSIONS`."""
         return (
             VERSIONS,
             tuple(x for p, w in self.product_views.items() for x in (p, tuple(w.times))),
             self.active.dump(),
             self.orders.dump(),
             self.revenue.dump(),
+            self.emails.dump(),
         )
 
     @classmethod
     def load(cls, snap: tuple[Any, ...] | list[Any]) -> Counters:
         """Restore from :meth:`dump`; a counter dumped under another definition (version)
         starts empty rather than be misread."""
-        versions, products, active, orders, revenue = snap
-        same = [a == b for a, b in zip(versions, VERSIONS, strict=True)]
+        versions, products, active, orders, revenue, *rest = snap
+        # A dump from before a counter existed has fewer entries: that counter starts empty.
+        same = [i < len(versions) and versions[i] == v for i, v in enumerate(VERSIONS)]
+        emails = rest[0] if rest else ()
         return cls(
             {p: RecentTimes(list(ts)) for p, ts in zip(products[::2], products[1::2], strict=True)}
             if same[0]
@@ -111,6 +147,7 @@ class Counters:
             DayBuckets.load(active if same[1] else ()),
             DayBuckets.load(orders if same[2] else ()),
             DayBuckets.load(revenue if same[3] else ()),
+            DayBuckets.load(emails if same[4] else ()),
         )
 
 
@@ -123,6 +160,11 @@ def record_order(c: Counters, t: int, revenue_units: int, now: int) -> None:
     """An order at ``t`` worth ``revenue_units``."""
     c.orders.add(t, 1, ORDERS_DAYS, now)
     c.revenue.add(t, revenue_units, REVENUE_DAYS, now)
+
+
+def record_email_engagement(c: Counters, t: int, now: int) -> None:
+    """An email open or click at ``t``."""
+    c.emails.add(t, 1, EMAIL_DAYS, now)
 
 
 def record_product_view(c: Counters, product_id: str, t: int, cfg: ProfileConfig) -> None:

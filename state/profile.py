@@ -25,35 +25,44 @@ Rules of the fold (the README's "Semantics" section says the same):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from state import cart, category_interest, counters, engagement, lww, preferences, purchases
 from state.cart import Cart
-from state.config import ProfileConfig
+from state.config import CategoryInterestConfig, ProfileConfig
 from state.counters import Counters
 from state.dedupe import SeenIds
 from state.engagement import PASSIVE_EMAIL_ACTIONS, Engagement
-from state.events import HOUR_MS, NO_TIME, Event
+from state.events import DAY_MS, HOUR_MS, NO_TIME, Event
+from state.money import from_units
 from state.outputs import Output, Rejected, Trigger, stable_id
 from state.preferences import Preferences
 from state.purchases import Purchases
+from state.rules import engine
+from state.rules.engine import Derived
+from state.rules.model import CategoryViews, Rules
 from state.windows import RecentTimes
 
 __all__ = [
     "NO_TIME",
     "CustomerState",
+    "advance",
     "apply",
     "as_of",
     "compact",
     "compact_idle",
     "excerpt",
+    "facts_of",
     "is_idle",
+    "next_deadline",
     "view",
 ]
 
 _IDENTITY_FIELDS = ("email", "first_name", "last_name", "signup_date", "age")
 _LOCATION_FIELDS = ("country", "region", "city")
 _RECENT_PRODUCTS = 5
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass(slots=True)
@@ -85,7 +94,9 @@ class CustomerState:
     preferences: Preferences = field(default_factory=Preferences)
     cart: Cart = field(default_factory=Cart)
     tags: dict[str, str] = field(default_factory=dict)
-    """Custom tags (a placeholder for the rules engine; nothing writes it yet)."""
+    """Custom tags: a free-form map kept for integrations (``custom_tags`` in the view)."""
+    derived: Derived = field(default_factory=Derived)
+    """The rules' last verdict (tags, lifecycle, segments) and trigger cooldowns."""
 
     @property
     def customer_id(self) -> str | None:
@@ -129,6 +140,11 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
             )
         ]
     late = st.watermark != NO_TIME and t < st.watermark - cfg.allowed_lateness_ms
+    outputs: list[Output] = []
+    if st.watermark != NO_TIME and t > as_of(st):
+        # Moments between the last event and this one happen first, as a timer would have
+        # made them happen live: the result does not depend on whether a timer fired.
+        outputs += advance(st, cfg, t - 1)
     st.seen.add(ev.event_id, t, cfg.max_seen_ids)
     st.watermark = max(st.watermark, t)
     st.revision += 1
@@ -139,7 +155,6 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     st.event_counts[ev.event_type] = st.event_counts.get(ev.event_type, 0) + 1
     p = ev.payload
     refused: list[str] = []
-    outputs: list[Output] = []
     kind = ev.event_type
     action = engagement.email_action(p) if kind == "email_event" else None
     if action not in PASSIVE_EMAIL_ACTIONS:
@@ -175,6 +190,11 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
             cart.checkout(st.cart, t)
     elif action is not None:
         engagement.fold_email(st.engagement, action, t)
+        if action in ("opened", "clicked"):
+            if late:
+                refused.append("email engagements")
+            else:
+                counters.record_email_engagement(st.counters, t, st.watermark)
         if action == "unsubscribed":
             preferences.set_consent(st.preferences, False, t)
     elif kind == "preference_updated":
@@ -183,7 +203,91 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
         _set_attr(st, "timezone", ev.context["timezone"], t, cfg)
     if refused:
         outputs.append(_late(ev, cfg, refused))
+    at = as_of(st)
+    outputs += engine.evaluate(cfg.rules, st, facts_of(st, cfg, at), at, "event")
     return outputs
+
+
+def advance(st: CustomerState, cfg: ProfileConfig, until: int) -> list[Output]:
+    """Evaluate the rules at every deadline up to ``until`` (inclusive), in order.
+
+    The clock is the caller's: wall-clock time from a live timer, or the time of the next
+    event when one arrives first. Each evaluation happens *at* its deadline, so ids and
+    reasons do not depend on when the caller got round to it.
+    """
+    out: list[Output] = []
+    if st.watermark == NO_TIME:
+        return out
+    for _ in range(1_000):  # bounded: each step moves strictly forward in time
+        deadline = next_deadline(st, cfg)
+        if deadline is None or deadline > until:
+            break
+        st.clock = max(st.clock, deadline)
+        out += engine.evaluate(cfg.rules, st, facts_of(st, cfg, deadline), deadline, "timer")
+    return out
+
+
+def next_deadline(st: CustomerState, cfg: ProfileConfig) -> int | None:
+    """The next moment a rule's verdict can change for ``st`` with no new event."""
+    if st.watermark == NO_TIME:
+        return None
+    at = as_of(st)
+    return engine.next_deadline(cfg.rules, facts_of(st, cfg, at), at, st.counters.next_change(at))
+
+
+def facts_of(st: CustomerState, cfg: ProfileConfig, at: int) -> dict[str, Any]:
+    """The facts rules read (see :mod:`state.rules.facts`), with windows read at ``at``."""
+    counts = st.counters.view(at)
+    cart_view = st.cart.view(cfg)
+    items = cart_view["items"]
+    p = st.purchases
+    prefs = st.preferences.view()
+    window = cfg.category_interest.window_ms
+    return {
+        "orders": p.orders,
+        "revenue": from_units(p.revenue),
+        "average_order_value": from_units(p.revenue // p.orders) if p.orders else None,
+        "orders_90d": counts["orders_90d"],
+        "revenue_180d": counts["revenue_180d"],
+        "last_order_at": p.last_order_at,
+        "first_seen": st.first_seen,
+        "last_active": st.last_active,
+        "signup_at": _signup_ms(st.attr("signup_date")),
+        "active_days_7d": counts["active_days_7d"],
+        "active_days_30d": counts["active_days_30d"],
+        "email_engagements_7d": counts["email_engagements_7d"],
+        "email_opens": st.engagement.email.get("opened", 0),
+        "email_clicks": st.engagement.email.get("clicked", 0),
+        "page_views": st.event_counts.get("page_viewed", 0),
+        "cart_items": sum(i["quantity"] for i in items),
+        "cart_value": cart_view["value"],
+        "cart_updated_at": cart_view["updated_at"] if items else None,
+        "unsubscribed": st.unsubscribed,
+        "email": st.attr("email"),
+        "attributes": {n: v for n, (v, _) in st.attrs.items()},
+        "preferences": prefs["values"],
+        "subscriptions": prefs["subscriptions"],
+        "category_views_24h": {
+            c: n for c, times in st.category_views.items() if (n := times.count_in(at, window))
+        },
+        # Not for expressions: context the triggers carry.
+        "cart": cart_view,
+        "currency": None if p.currency is None else p.currency[0],
+    }
+
+
+def _signup_ms(value: Any) -> int | None:
+    """``signup_date`` (an ISO date, or days since the epoch) as midnight UTC in ms."""
+    if isinstance(value, int):
+        return value * DAY_MS
+    if isinstance(value, str):
+        try:
+            return (date.fromisoformat(value).toordinal() - _EPOCH_ORDINAL) * DAY_MS
+        except ValueError:
+            return None
+    if isinstance(value, date):
+        return (value.toordinal() - _EPOCH_ORDINAL) * DAY_MS
+    return None
 
 
 def compact(st: CustomerState, cfg: ProfileConfig) -> None:
@@ -192,7 +296,7 @@ def compact(st: CustomerState, cfg: ProfileConfig) -> None:
     at = as_of(st)
     st.pruned_at = at
     st.seen.prune(st.watermark - cfg.dedupe_horizon_ms)
-    horizon = at - cfg.category_interest.window_ms - cfg.allowed_lateness_ms
+    horizon = at - cfg.category_window_ms - cfg.allowed_lateness_ms
     for category in list(st.category_views):
         times = st.category_views[category]
         times.prune(horizon)
@@ -201,9 +305,17 @@ def compact(st: CustomerState, cfg: ProfileConfig) -> None:
             st.viewed_products.pop(category, None)
     for scope in [s for s, anchor in st.fired.items() if anchor < horizon]:
         del st.fired[scope]
+    _prune_cooldowns(st.derived, cfg.rules, at)
     st.counters.compact(at, cfg)
     st.engagement.prune(st.watermark - cfg.session_memory_ms)
     st.cart.settle(st.watermark - cfg.allowed_lateness_ms, cfg)
+
+
+def _prune_cooldowns(derived: Derived, rules: Rules, at: int) -> None:
+    for rule, fired_at in list(derived.last_fired.items()):
+        trig = rules.triggers.get(rule)
+        if trig is None or at - fired_at >= trig.cooldown:
+            del derived.last_fired[rule]
 
 
 def is_idle(st: CustomerState, now_ms: int, cfg: ProfileConfig) -> bool:
@@ -238,9 +350,9 @@ def excerpt(st: CustomerState) -> dict[str, Any]:
         "email": st.attr("email"),
         "first_name": st.attr("first_name"),
         "timezone": st.attr("timezone"),
-        "lifecycle": None,
-        "tags": [],
-        "segments": [],
+        "lifecycle": st.derived.lifecycle,
+        "tags": list(st.derived.tags),
+        "segments": list(st.derived.segments),
     }
 
 
@@ -277,7 +389,10 @@ def view(st: CustomerState, cfg: ProfileConfig, at: int | None = None) -> dict[s
         "preferences": st.preferences.view(),
         "unsubscribed": st.unsubscribed,
         "cart": st.cart.view(cfg),
-        "tags": dict(sorted(st.tags.items())),
+        "tags": list(st.derived.tags),
+        "lifecycle": st.derived.lifecycle,
+        "segments": list(st.derived.segments),
+        "custom_tags": dict(sorted(st.tags.items())),
     }
 
 
@@ -296,9 +411,7 @@ def _product_view(
     if product_id:
         counters.record_product_view(st.counters, product_id, ev.event_time, cfg)
     if category:
-        trigger = _category_view(st, ev, category, cfg)
-        if trigger is not None:
-            return [trigger]
+        return _category_view(st, ev, category, cfg)
     return []
 
 
@@ -308,32 +421,40 @@ def _session(st: CustomerState, ev: Event, cfg: ProfileConfig) -> None:
         engagement.fold_session(st.engagement, session_id, ev.event_time, st.watermark, cfg)
 
 
-def _category_view(
-    st: CustomerState, ev: Event, category: str, cfg: ProfileConfig
-) -> Trigger | None:
+def _category_view(st: CustomerState, ev: Event, category: str, cfg: ProfileConfig) -> list[Output]:
     times = category_interest.record_view(st.category_views, category, ev.event_time, cfg)
     product_id = (ev.payload.get("product") or {}).get("product_id")
     if product_id:
         _remember_product(st.viewed_products.setdefault(category, []), ev.event_time, product_id)
     customer_id = st.customer_id
     if customer_id is None:
-        return None  # nobody to email yet; the views stay counted under the anonymous id
-    scope = f"{category_interest.RULE}:{category}"
-    last = st.fired.get(scope)
-    anchor = category_interest.find_anchor(times, ev.event_time, last, cfg.category_interest)
-    if anchor is None:
-        return None
-    st.fired[scope] = anchor
-    return Trigger(
-        trigger_id=stable_id(category_interest.RULE, customer_id, category, anchor),
-        rule=category_interest.RULE,
-        customer_id=customer_id,
-        event_time=anchor,
-        profile=excerpt(st),
-        category=category,
-        product_ids=tuple(pid for _, pid in st.viewed_products.get(category, ())),
-        attributes={"views": str(times.count_in(anchor, cfg.category_interest.window_ms, last))},
-    )
+        return []  # nobody to email yet; the views stay counted under the anonymous id
+    out: list[Output] = []
+    for rule, trig in cfg.rules.triggers.items():
+        if not isinstance(trig, CategoryViews):
+            continue
+        scope = f"{rule}:{category}"
+        last = st.fired.get(scope)
+        spec = CategoryInterestConfig(trig.threshold, trig.window)
+        anchor = category_interest.find_anchor(times, ev.event_time, last, spec)
+        if anchor is None:
+            continue
+        # The views are spent whether or not consent and cooldown let a trigger out.
+        st.fired[scope] = anchor
+        if st.unsubscribed or not engine.cooled_down(st, rule, trig.cooldown, anchor):
+            continue
+        st.derived.last_fired[rule] = anchor
+        out.append(Trigger(
+            trigger_id=stable_id(rule, customer_id, category, anchor),
+            rule=rule,
+            customer_id=customer_id,
+            event_time=anchor,
+            profile=excerpt(st),
+            category=category,
+            product_ids=tuple(pid for _, pid in st.viewed_products.get(category, ())),
+            attributes={"views": str(times.count_in(anchor, trig.window, last))},
+        ))  # fmt: skip
+    return out
 
 
 def _remember_product(recent: list[tuple[int, str]], t: int, product_id: str) -> None:

@@ -4,16 +4,18 @@ Bytewax pickles what ``snapshot()`` returns; a plain tuple of builtins keeps tha
 and independent of class layout. ``STATE_VERSION`` goes first: a snapshot written by a
 layout this code does not know raises :class:`~state.exceptions.SnapshotVersionError`
 instead of being misread. Version 1 snapshots (before purchases, engagement,
-preferences, cart and the day-bucket counters) are still read: those parts start empty.
+preferences, cart and the day-bucket counters) and version 2 (before the rules verdict)
+are still read: the parts they lack start empty.
 
-Layout of version 2, in order: version, key, watermark, revision, pruned_at, clock,
+Layout of version 3, in order: version, key, watermark, revision, pruned_at, clock,
 forgotten_to, seen ids (bytes: per id an 8-byte digest and an 8-byte signed event time,
 big-endian), attributes (flat ``name, value, time, ...``), first_seen, last_active,
 event counts (flat ``type, n, ...``), category view times (flat ``category, (times),
 ...``), fired anchors (flat), recent products per category (flat ``category, (t, id,
 t, id, ...)``), then the dumps of counters, purchases, engagement, preferences and cart
 (each a tuple, see their modules; the windowed counters carry a definition version
-each, :data:`state.counters.VERSIONS`), and tags (flat). Maps are flattened into tuples
+each, :data:`state.counters.VERSIONS`), custom tags (flat), and the rules' verdict and
+cooldowns (:meth:`state.rules.engine.Derived.dump`). Maps are flattened into tuples
 because a pickled tuple costs less than a dict of tuples: a typical customer (60 events
 over 30 days) takes about 1.2 to 1.6 KB pickled.
 """
@@ -31,11 +33,12 @@ from state.exceptions import SnapshotVersionError
 from state.preferences import Preferences
 from state.profile import CustomerState
 from state.purchases import Purchases
+from state.rules.engine import Derived
 from state.windows import RecentTimes
 
 __all__ = ["STATE_VERSION", "from_snapshot", "to_snapshot"]
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 _ID_BYTES = 16
 
@@ -68,21 +71,24 @@ def to_snapshot(st: CustomerState) -> tuple[Any, ...]:
         st.preferences.dump(),
         st.cart.dump(),
         _flat(st.tags),
+        st.derived.dump(),
     )
 
 
 def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:
-    """The state ``snap`` was taken of (version 2, or version 1 upgraded)."""
+    """The state ``snap`` was taken of (version 3; versions 1 and 2 upgraded)."""
     version = snap[0] if snap else None
     if version == 1:
         return _from_v1(snap)
-    if version != STATE_VERSION:
+    if version == 2:  # no rules verdict yet: the next evaluation derives it afresh
+        snap = (STATE_VERSION, *snap[1:], Derived().dump())
+    elif version != STATE_VERSION:
         raise SnapshotVersionError(
-            f"snapshot layout version {version!r}; this code reads 1 and {STATE_VERSION}"
+            f"snapshot layout version {version!r}; this code reads 1 to {STATE_VERSION}"
         )
     (_, key, watermark, revision, pruned_at, clock, forgotten_to, seen, attrs, first_seen,
      last_active, counts, views, fired, products, counters, purchases, engagement,
-     preferences, cart, tags) = snap  # fmt: skip
+     preferences, cart, tags, derived) = snap  # fmt: skip
     return CustomerState(
         key=key,
         watermark=watermark,
@@ -107,6 +113,7 @@ def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:
         preferences=Preferences.load(preferences),
         cart=Cart.load(cart),
         tags=_unflat(tags),
+        derived=Derived.load(derived),
     )
 
 

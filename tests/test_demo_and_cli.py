@@ -11,6 +11,8 @@ import pytest
 from cdpflow import sample
 from cdpflow.cli import main
 from cdpflow.demo import run_demo
+from cdpflow.json_events import parse_time
+from flows.decode import to_ms
 
 
 def test_shipped_sample_is_what_the_generator_makes() -> None:
@@ -22,13 +24,27 @@ def test_demo_tells_the_sample_stories() -> None:
     r = run_demo()
     by_customer = {}
     for t in r.triggers:
-        by_customer.setdefault(t["customer_id"], []).append(t["category"])
+        if t["rule"] == "category_interest":
+            by_customer.setdefault(t["customer_id"], []).append(t["category"])
     assert by_customer["c-1001"] == ["shoes"]  # Ada: t, t+1h, t+23h
     assert "c-1002" not in by_customer  # Ben: t, t+12h, t+24h+1ms
     assert "c-1003" not in by_customer  # Cleo: one view delivered twice, plus one
     reasons = sorted(d["reason"] for d in r.dead_letters)
     assert reasons == ["corrupt_avro", "late_event"]
     assert r.profiles["c-1001"]["first_name"] == "Ada"
+    # Kai told the preference centre he likes premium; with his orders, a segment.
+    kai = [t for t in r.triggers if t["customer_id"] == "c-1011" and t["rule"] == "segment_entered"]
+    assert [t["attributes"]["segment"] for t in kai] == ["recent_high_value_premium"]
+    assert "interest:premium" in r.profiles["c-1011"]["tags"]
+    # Jon unsubscribed at 14:00 on day two: nothing after that.
+    opt_out = next(
+        e["timestamp"]
+        for e in sample.load()
+        if e["customer_id"] == "c-1010" and e["type"] == "preference_updated"
+    )
+    jon = [to_ms(t["event_time"]) for t in r.triggers if t["customer_id"] == "c-1010"]
+    assert jon
+    assert max(jon) < parse_time(opt_out, "timestamp")
     assert any(c.startswith("anon:") for c in r.profiles)
 
 
@@ -38,7 +54,8 @@ def test_demo_command_prints_triggers_and_a_summary() -> None:
         timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "category_interest  Ada (c-1001) category=shoes" in proc.stdout
+    assert "category_interest  Ada   (c-1001)  shoes" in proc.stdout
+    assert "segments: recent_high_value_premium" in proc.stdout
     assert "Summary:" in proc.stdout
 
 

@@ -13,8 +13,9 @@ from cdpflow.codec import default_codec
 from cdpflow.demo import DemoResult, collect, encode_sample
 from cdpflow.settings import Settings
 from flows.dataflow import build_flow
+from tests.conftest import T0, H
 
-NOW = 1_800_000_000_000
+NOW = T0 + 25 * H  # just after the tests' events: timers up to then have fired
 
 
 @pytest.fixture

@@ -5,10 +5,27 @@ from collections.abc import Callable
 import pytest
 
 from state import CustomerState, Event, ProfileConfig, Rejected, Trigger, apply
-from state.config import CategoryInterestConfig
+from state.rules.model import parse_rules
 from tests.conftest import T0, H
 
 CFG = ProfileConfig()
+
+
+def category_rules(threshold: int = 3, window: str = "24h", cooldown: str = "0m") -> ProfileConfig:
+    """The default profile bounds with one ``category_views`` trigger rule."""
+    rules = parse_rules(
+        f"""version = 1
+[triggers.category_interest]
+type = "category_views"
+threshold = {threshold}
+window = "{window}"
+cooldown = "{cooldown}"
+"""
+    )
+    return ProfileConfig(rules=rules)
+
+
+NO_COOLDOWN = category_rules()
 
 
 def run(events: list[Event], cfg: ProfileConfig = CFG, key: str = "c-1"):
@@ -85,7 +102,7 @@ def test_event_beyond_the_dedupe_horizon_is_refused(event_factory) -> None:
     cfg = ProfileConfig(dedupe_horizon_ms=48 * H)
     evs = [event_factory(t=T0 + 100 * H), event_factory(t=T0)]
     st, outs = run(evs, cfg)
-    [rejected] = outs
+    [rejected] = [o for o in outs if isinstance(o, Rejected)]
     assert isinstance(rejected, Rejected)
     assert rejected.reason == "beyond_dedupe_horizon"
     assert rejected.applied is False
@@ -94,8 +111,35 @@ def test_event_beyond_the_dedupe_horizon_is_refused(event_factory) -> None:
 
 def test_spent_views_need_a_fresh_threshold(event_factory) -> None:
     evs = [event_factory(t=T0 + k * H) for k in range(6)]
-    _, outs = run(evs)
+    _, outs = run(evs, NO_COOLDOWN)
     assert [t.event_time for t in triggers(outs)] == [T0 + 2 * H, T0 + 5 * H]
+
+
+def test_cooldown_holds_one_trigger_per_customer_across_categories(event_factory) -> None:
+    cfg = category_rules(cooldown="72h")
+    evs = [event_factory(t=T0 + k * H) for k in range(6)]
+    evs += [event_factory(t=T0 + (10 + k) * H, category="bags") for k in range(3)]
+    evs += [event_factory(t=T0 + 80 * H + k, category="bags") for k in range(3)]
+    _, outs = run(evs, cfg)
+    assert [(t.category, t.event_time) for t in triggers(outs)] == [
+        ("shoes", T0 + 2 * H),
+        ("bags", T0 + 80 * H + 2),
+    ]
+
+
+@pytest.mark.parametrize(("end", "fires"), [(74 * H, True), (74 * H - 1, False)])
+def test_cooldown_boundary(event_factory, end: int, fires: bool) -> None:
+    cfg = category_rules(cooldown="72h")
+    evs = [event_factory(t=T0 + k * H) for k in range(3)]  # fires at T0 + 2h
+    evs += [event_factory(t=T0 + end - 2 + k, category="bags") for k in range(3)]
+    _, outs = run(evs, cfg)
+    assert [t.category for t in triggers(outs)] == ["shoes", "bags"][: 1 + fires]
+
+
+def test_an_unsubscribed_customer_gets_no_trigger(event_factory) -> None:
+    optout = event_factory("preference_updated", T0, payload={"email_consent": False})
+    _, outs = run([optout, *(event_factory(t=T0 + k * H) for k in range(1, 4))], NO_COOLDOWN)
+    assert triggers(outs) == []
 
 
 def test_categories_are_counted_apart(event_factory) -> None:
@@ -106,7 +150,7 @@ def test_categories_are_counted_apart(event_factory) -> None:
 
 
 def test_threshold_is_configurable(event_factory) -> None:
-    cfg = ProfileConfig(category_interest=CategoryInterestConfig(threshold=2, window_ms=H))
+    cfg = category_rules(threshold=2, window="1h")
     _, outs = run([event_factory(t=T0), event_factory(t=T0 + H)], cfg)
     assert len(triggers(outs)) == 1
     _, outs = run([event_factory(t=T0), event_factory(t=T0 + H + 1)], cfg)
@@ -117,7 +161,7 @@ def test_trigger_ids_are_deterministic_and_distinct(event_factory) -> None:
     def ids(customer: str) -> list[str]:
         evs = [event_factory(t=T0 + k * H, customer=customer, event_id=f"{customer}-{k}")
                for k in range(6)]  # fmt: skip
-        return [t.trigger_id for t in triggers(run(evs, key=customer)[1])]
+        return [t.trigger_id for t in triggers(run(evs, NO_COOLDOWN, key=customer)[1])]
 
     assert ids("c-1") == ids("c-1")
     assert len(set(ids("c-1"))) == 2

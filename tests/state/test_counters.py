@@ -123,8 +123,9 @@ def test_late_events_recorded_equal_late_events_refused(event_factory) -> None:
         [("page_viewed", {}), ("identify", {}), ("product_viewed", {"product": {}}),
          ("preference_updated", {}), ("custom", {})])]  # fmt: skip
     _, outs = run(evs)
-    assert len(outs) == 5
-    assert {o.event_id for o in outs} == {e.event_id for e in evs[1:]}
+    late = [o for o in outs if isinstance(o, Rejected)]
+    assert len(late) == 5
+    assert {o.event_id for o in late} == {e.event_id for e in evs[1:]}
 
 
 def test_a_counter_dumped_under_another_definition_starts_empty(event_factory) -> None:
@@ -132,7 +133,7 @@ def test_a_counter_dumped_under_another_definition_starts_empty(event_factory) -
     versions, *rest = st.counters.dump()
     assert versions == VERSIONS
     assert Counters.load((versions, *rest)) == st.counters
-    changed = Counters.load(((VERSIONS[0], VERSIONS[1], VERSIONS[2] + 1, VERSIONS[3]), *rest))
+    changed = Counters.load(((VERSIONS[0], VERSIONS[1], VERSIONS[2] + 1, *VERSIONS[3:]), *rest))
     assert changed.orders.buckets == {}
     assert changed.revenue == st.counters.revenue
     assert changed.product_views == st.counters.product_views

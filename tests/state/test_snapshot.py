@@ -35,7 +35,7 @@ def test_snapshot_round_trips_and_is_a_copy(event_factory) -> None:
 
 def test_snapshot_carries_its_version() -> None:
     snap = to_snapshot(CustomerState("c-1"))
-    assert snap[0] == STATE_VERSION == 2
+    assert snap[0] == STATE_VERSION == 3
     with pytest.raises(SnapshotVersionError, match="layout version 999"):
         from_snapshot((999, *snap[1:]))
     with pytest.raises(SnapshotVersionError):
@@ -140,3 +140,13 @@ def test_an_idle_customers_snapshot_shrinks() -> None:
     assert len(st.seen) == 0
     assert view(st, CFG)["purchases"] == lifetime
     assert from_snapshot(to_snapshot(st)) == st
+
+
+def test_a_version_2_snapshot_reads_with_an_empty_rules_verdict(event_factory) -> None:
+    st = CustomerState("c-1")
+    apply(st, event_factory(t=T0), CFG)
+    assert st.derived.lifecycle == "active"
+    v2 = (2, *to_snapshot(st)[1:-1])
+    restored = from_snapshot(v2)
+    assert restored.derived.lifecycle is None
+    assert restored.watermark == st.watermark

@@ -1,0 +1,1 @@
+"""Declarative rules: tags, lifecycle stages, segments and triggers from a rules file."""

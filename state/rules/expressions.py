@@ -1,0 +1,332 @@
+"""The rules' expression language: parsed by Lark, compiled to closures, never ``eval``.
+
+Grammar, loosest binding first::
+
+    expr     := expr "or" expr | expr "and" expr | "not" expr | comparison
+    compare  := sum (("==" | "!=" | ">=" | "<=" | ">" | "<" | "in") sum)?
+    sum      := product (("+" | "-") product)*
+    product  := atom (("*" | "/") atom)*
+    atom     := number | duration | "string" | true | false | null
+              | name ("." name)*          a fact, e.g. orders_90d, attributes.country
+              | function "(" args ")"     see FUNCTIONS
+              | "(" expr ")" | "-" atom
+
+A *duration* is a number with a unit, ``ms s m h d`` (``30d``, ``60m``), and means
+milliseconds, the unit of every time. Missing values are ``null``: arithmetic with
+``null`` gives ``null``, and a comparison with ``null`` is false (so
+``since(last_order_at) <= 30d`` is false for a customer who never ordered). ``in``
+tests membership in a list, a set or a string.
+
+>>> e = compile_expression("orders_90d >= 3 and since(last_active) < 30d",
+...                        {"orders_90d", "last_active"})
+>>> e.evaluate({"orders_90d": 3, "last_active": 0}, now=86_400_000)
+True
+>>> e.deadlines({"orders_90d": 3, "last_active": 0})
+[2592000000]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedInput, VisitError
+
+from state.exceptions import StateError
+
+__all__ = ["FUNCTIONS", "Expression", "ExpressionError", "compile_expression", "parse_duration"]
+
+_GRAMMAR = r"""
+?start: or_expr
+?or_expr: and_expr ("or" and_expr)*
+?and_expr: not_expr ("and" not_expr)*
+?not_expr: "not" not_expr -> not_
+         | cmp_expr
+?cmp_expr: sum_expr (CMP sum_expr)?
+         | sum_expr "in" sum_expr -> in_
+?sum_expr: mul_expr (ADD_OP mul_expr)*
+?mul_expr: atom (MUL_OP atom)*
+?atom: DURATION -> duration
+     | NUMBER -> number
+     | ESCAPED_STRING -> string
+     | SINGLE_STRING -> string
+     | "true" -> true
+     | "false" -> false
+     | "null" -> null
+     | NAME "(" [or_expr ("," or_expr)*] ")" -> call
+     | NAME ("." NAME)* -> var
+     | "(" or_expr ")"
+     | "-" atom -> neg
+CMP: "==" | "!=" | ">=" | "<=" | ">" | "<"
+ADD_OP: "+" | "-"
+MUL_OP: "*" | "/"
+DURATION.2: /\d+(\.\d+)?(ms|s|m|h|d)(?![A-Za-z0-9_])/
+SINGLE_STRING: /'[^'\\]*'/
+%import common.NUMBER
+%import common.ESCAPED_STRING
+%import common.CNAME -> NAME
+%import common.WS
+%ignore WS
+"""
+_PARSER = Lark(_GRAMMAR, parser="lalr")
+_UNITS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+
+
+class ExpressionError(StateError):
+    """An expression that does not parse or names something unknown."""
+
+    reason = "rules"
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    facts: Mapping[str, Any]
+    now: int
+
+
+Fn = Callable[[_Scope], Any]
+
+
+def _since(scope: _Scope, t: Any) -> Any:
+    return None if t is None else scope.now - t
+
+
+def _count(_: _Scope, value: Any) -> Any:
+    return None if value is None else len(value)
+
+
+def _has(_: _Scope, value: Any) -> bool:
+    return value is not None and value != "" and value != [] and value != {}
+
+
+#: name -> (function of scope and arguments, number of arguments)
+FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
+    "since": (_since, 1),  # ms from a time to now (event time, or the timer's time)
+    "count": (_count, 1),  # length of a list or map
+    "exists": (_has, 1),  # not null and not empty
+}
+
+
+def parse_duration(text: str) -> int:
+    """``"24h"`` -> 86400000.
+
+    >>> parse_duration("90d") == 90 * 86_400_000
+    True
+    """
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ExpressionError(f"not a duration: {text!r} (use e.g. 60m, 24h, 30d)")
+    return round(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _null_safe(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def apply(a: Any, b: Any) -> Any:
+        if a is None or b is None:
+            return None
+        try:
+            return op(a, b)
+        except (TypeError, ZeroDivisionError):
+            return None
+
+    return apply
+
+
+_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    ">=": _null_safe(lambda a, b: a >= b),
+    "<=": _null_safe(lambda a, b: a <= b),
+    ">": _null_safe(lambda a, b: a > b),
+    "<": _null_safe(lambda a, b: a < b),
+}
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": _null_safe(lambda a, b: a + b),
+    "-": _null_safe(lambda a, b: a - b),
+    "*": _null_safe(lambda a, b: a * b),
+    "/": _null_safe(lambda a, b: a / b),
+}
+
+
+@dataclass
+class _Compiler(Transformer[Token, Fn]):
+    known: Collection[str]
+    names: set[str] = field(default_factory=set)
+    # (fact, duration ms): from `since(fact) <op> duration`, times the truth can flip.
+    timers: list[tuple[str, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    @v_args(inline=True)
+    def number(self, tok: Token) -> Fn:
+        value = float(tok) if any(c in tok for c in ".eE") else int(tok)
+        return lambda _: value
+
+    @v_args(inline=True)
+    def duration(self, tok: Token) -> Fn:
+        value = parse_duration(str(tok))
+        return _Const(value)
+
+    @v_args(inline=True)
+    def string(self, tok: Token) -> Fn:
+        value = str(tok)[1:-1]
+        return lambda _: value
+
+    def true(self, _: list[Fn]) -> Fn:
+        return lambda _: True
+
+    def false(self, _: list[Fn]) -> Fn:
+        return lambda _: False
+
+    def null(self, _: list[Fn]) -> Fn:
+        return lambda _: None
+
+    def var(self, parts: list[Token]) -> Fn:
+        head, *rest = (str(p) for p in parts)
+        if head not in self.known:
+            raise ExpressionError(f"unknown name {head!r}; known: {', '.join(sorted(self.known))}")
+        self.names.add(head)
+        return _Fact(head, tuple(rest))
+
+    def call(self, children: list[Any]) -> Fn:
+        name, *args = children
+        args = [a for a in args if a is not None]
+        if str(name) not in FUNCTIONS:
+            raise ExpressionError(
+                f"unknown function {str(name)!r}; known: {', '.join(sorted(FUNCTIONS))}"
+            )
+        impl, arity = FUNCTIONS[str(name)]
+        if len(args) != arity:
+            raise ExpressionError(f"{name}() takes {arity} argument(s), got {len(args)}")
+        if str(name) == "since" and isinstance(args[0], _Fact) and not args[0].path:
+            return _Since(args[0].name)
+        return lambda s: impl(s, *(a(s) for a in args))
+
+    def cmp_expr(self, children: list[Any]) -> Fn:
+        left, op, right = children
+        f = _CMP[str(op)]
+        if isinstance(left, _Since) and isinstance(right, _Const):
+            self.timers.append((left.name, right.value))
+        elif isinstance(right, _Since) and isinstance(left, _Const):
+            self.timers.append((right.name, left.value))
+        return lambda s: bool(f(left(s), right(s)))
+
+    @v_args(inline=True)
+    def in_(self, item: Fn, container: Fn) -> Fn:
+        def member(s: _Scope) -> bool:
+            c = container(s)
+            i = item(s)
+            if c is None or i is None:
+                return False
+            try:
+                return i in c
+            except TypeError:
+                return False
+
+        return member
+
+    def sum_expr(self, children: list[Any]) -> Fn:
+        return self._chain(children)
+
+    def mul_expr(self, children: list[Any]) -> Fn:
+        return self._chain(children)
+
+    @staticmethod
+    def _chain(children: list[Any]) -> Fn:
+        first, rest = children[0], children[1:]
+        steps = [(_ARITH[str(rest[i])], rest[i + 1]) for i in range(0, len(rest), 2)]
+
+        def run(s: _Scope) -> Any:
+            acc = first(s)
+            for op, operand in steps:
+                acc = op(acc, operand(s))
+            return acc
+
+        return run
+
+    @v_args(inline=True)
+    def neg(self, operand: Fn) -> Fn:
+        return lambda s: None if (v := operand(s)) is None else -v
+
+    @v_args(inline=True)
+    def not_(self, operand: Fn) -> Fn:
+        return lambda s: not operand(s)
+
+    def and_expr(self, children: list[Fn]) -> Fn:
+        return lambda s: all(c(s) for c in children)
+
+    def or_expr(self, children: list[Fn]) -> Fn:
+        return lambda s: any(c(s) for c in children)
+
+
+@dataclass(frozen=True, slots=True)
+class _Const:
+    value: int
+
+    def __call__(self, _: _Scope) -> int:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class _Fact:
+    name: str
+    path: tuple[str, ...]
+
+    def __call__(self, s: _Scope) -> Any:
+        value = s.facts.get(self.name)
+        for key in self.path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Since:
+    name: str
+
+    def __call__(self, s: _Scope) -> Any:
+        t = s.facts.get(self.name)
+        return None if t is None else s.now - t
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A compiled expression: :meth:`evaluate` it against facts at a moment."""
+
+    source: str
+    names: frozenset[str]
+    timers: tuple[tuple[str, int], ...]
+    _fn: Fn
+
+    def evaluate(self, facts: Mapping[str, Any], now: int) -> bool:
+        return bool(self._fn(_Scope(facts, now)))
+
+    def deadlines(self, facts: Mapping[str, Any]) -> list[int]:
+        """Moments when ``since(fact) <op> duration`` parts can change truth with no new
+        event: ``fact + duration`` and the millisecond after (for strict comparisons)."""
+        out = []
+        for name, duration in self.timers:
+            t = facts.get(name)
+            if isinstance(t, int):
+                out.append(t + duration)
+        return sorted(out)
+
+
+def compile_expression(source: str, known: Collection[str]) -> Expression:
+    """Parse and compile ``source``; names must be in ``known``."""
+    try:
+        tree = _PARSER.parse(source)
+    except UnexpectedInput as exc:
+        col = getattr(exc, "column", "?")
+        raise ExpressionError(f"syntax error at column {col}: {source!r}") from None
+    compiler = _Compiler(known)
+    try:
+        fn = compiler.transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, ExpressionError):
+            raise exc.orig_exc from None
+        raise
+    return Expression(source, frozenset(compiler.names), tuple(compiler.timers), fn)

@@ -1,0 +1,199 @@
+"""The rules file, validated: TOML in, frozen compiled rules out.
+
+Validation (pydantic) runs once at start-up. Every error names the file, the rule, the
+field and what is wrong, e.g. ``rules.toml: tags.frequent_buyer.when: unknown name
+'orders_9d'; known: ...``. The README documents the format with the shipped default,
+``state/rules/default.toml``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from state.rules.expressions import Expression, ExpressionError, compile_expression, parse_duration
+from state.rules.facts import FACTS
+
+__all__ = [
+    "DEFAULT_RULES",
+    "CategoryViews",
+    "LifecycleEntered",
+    "LifecycleStage",
+    "Rules",
+    "RulesError",
+    "SegmentEntered",
+    "TagAdded",
+    "TagRule",
+    "load_rules",
+    "parse_rules",
+]
+
+DEFAULT_RULES = Path(__file__).with_name("default.toml")
+_NAME = r"^[a-z][a-z0-9_:.\-]*$"
+
+
+class RulesError(ExpressionError):
+    """A rules file that cannot be used; the message names file, rule and field."""
+
+
+def _expression(value: Any) -> Expression:
+    if isinstance(value, Expression):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty expression string")
+    try:
+        return compile_expression(value, FACTS)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _duration(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a duration such as 60m, 24h or 30d")
+    try:
+        return parse_duration(value)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class TagRule(_Strict):
+    when: Expression
+    description: str = ""
+
+    _check = field_validator("when", mode="before")(_expression)
+
+
+class LifecycleStage(_Strict):
+    name: Annotated[str, Field(pattern=_NAME)]
+    when: Expression
+
+    _check = field_validator("when", mode="before")(_expression)
+
+
+class Segment(_Strict):
+    when: Expression
+    description: str = ""
+
+    _check = field_validator("when", mode="before")(_expression)
+
+
+class _Trigger(_Strict):
+    cooldown: int = 0
+    """At most one trigger of this rule per customer (and scope) within this time."""
+
+    _cooldown = field_validator("cooldown", mode="before")(_duration)
+
+
+class CategoryViews(_Trigger):
+    """``threshold`` views of one category within ``window``."""
+
+    type: Literal["category_views"]
+    threshold: Annotated[int, Field(ge=1, le=32)] = 3
+    window: int = 86_400_000
+
+    _window = field_validator("window", mode="before")(_duration)
+
+
+class TagAdded(_Trigger):
+    type: Literal["tag_added"]
+    tag: str
+
+
+class LifecycleEntered(_Trigger):
+    type: Literal["lifecycle_entered"]
+    stage: str
+
+
+class SegmentEntered(_Trigger):
+    type: Literal["segment_entered"]
+    segments: list[str]
+
+
+TriggerRule = Annotated[
+    CategoryViews | TagAdded | LifecycleEntered | SegmentEntered, Field(discriminator="type")
+]
+
+
+class Rules(_Strict):
+    version: Literal[1]
+    tags: dict[Annotated[str, Field(pattern=_NAME)], TagRule] = {}
+    preference_tags: dict[str, str] = {}
+    """Preference key -> tag prefix: each comma-separated value becomes ``prefix + value``."""
+    lifecycle: list[LifecycleStage] = []
+    segments: dict[Annotated[str, Field(pattern=_NAME)], Segment] = {}
+    triggers: dict[Annotated[str, Field(pattern=_NAME)], TriggerRule] = {}
+
+    def check_references(self) -> list[str]:
+        """Problems pydantic cannot see: triggers that name tags, stages, segments that
+        no rule defines."""
+        problems = []
+        stages = {s.name for s in self.lifecycle}
+        for name, trig in self.triggers.items():
+            if isinstance(trig, TagAdded) and trig.tag not in self.tags:
+                problems.append(f"triggers.{name}.tag: no tag rule named {trig.tag!r}")
+            if isinstance(trig, LifecycleEntered) and trig.stage not in stages:
+                problems.append(f"triggers.{name}.stage: no lifecycle stage named {trig.stage!r}")
+            if isinstance(trig, SegmentEntered):
+                problems += [f"triggers.{name}.segments: no segment named {s!r}"
+                             for s in trig.segments if s not in self.segments]  # fmt: skip
+        if len(stages) != len(self.lifecycle):
+            problems.append("lifecycle: stage names must be unique")
+        return problems
+
+
+def parse_rules(text: str, source: str = "<rules>") -> Rules:
+    """Validate rules from TOML text; raise :class:`RulesError` listing every problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        rules = Rules.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{source}: {_where(e['loc'])}: {_what(e)}" for e in exc.errors()]
+        raise RulesError("\n".join(lines)) from None
+    problems = rules.check_references()
+    if problems:
+        raise RulesError("\n".join(f"{source}: {p}" for p in problems))
+    return rules
+
+
+def load_rules(path: Path | None = None) -> Rules:
+    """The rules in ``path``, or the shipped default."""
+    path = path or DEFAULT_RULES
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_rules(text, str(path))
+
+
+_TRIGGER_TYPES = {"category_views", "tag_added", "lifecycle_entered", "segment_entered"}
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    # Drop pydantic's union-branch labels (e.g. 'category_views') after a trigger name.
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        if i == 2 and loc[0] == "triggers" and part in _TRIGGER_TYPES:
+            continue
+        parts.append(f"[{part}]" if isinstance(part, int) else str(part))
+    return ".".join(parts).replace(".[", "[") or "file"
+
+
+def _what(err: Any) -> str:
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    if err["type"] == "missing":
+        return "required field missing"
+    return msg.removeprefix("Value error, ")
