@@ -49,6 +49,16 @@ def _parser() -> argparse.ArgumentParser:
                      help="host:port of every process, ';'-separated, for a cluster across "
                           "machines (with -i); default: loopback ports from 2101")  # fmt: skip
 
+    rules = sub.add_parser("rules", help="check or try out a rules file")
+    rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    rcheck = rsub.add_parser("check", help="validate a rules file and explain it")
+    rcheck.add_argument("file", type=Path)
+    rtest = rsub.add_parser("test", help="print what a sequence of events produces")
+    rtest.add_argument("file", type=Path)
+    rtest.add_argument("--events", type=Path, required=True, help="JSONL events, one per line")
+    rtest.add_argument("--until", help="move the clock to this time (ISO-8601) so timers fire; "
+                       "default: the newest event")  # fmt: skip
+
     topics = sub.add_parser("topics", help="manage the Kafka topics")
     tsub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
     create = tsub.add_parser("create", help="create the default topics if missing")
@@ -66,8 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, settings)
         if args.command == "topics":
             return _topics(args, settings)
+        if args.command == "rules":
+            return _rules(args, settings)
     except CdpflowError as exc:
-        print(f"cdpflow: error: {exc}", file=sys.stderr)
+        first, *more = str(exc).splitlines() or [type(exc).__name__]
+        hint = f" (+{len(more)} more; see cdpflow rules check)" if more else ""
+        print(f"cdpflow: error: {first}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -82,6 +96,19 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"--events: no such file: {path}")
     demo.print_result(demo.run_demo(path, settings), sys.stdout, all_tag_changes=args.all)
     return 0
+
+
+def _rules(args: argparse.Namespace, settings: Settings) -> int:
+    from cdpflow import rules_cli
+    from state.rules.model import RulesError
+
+    if args.rules_command == "check":
+        try:
+            return rules_cli.check(args.file, sys.stdout)
+        except RulesError as exc:
+            print(exc, file=sys.stderr)  # every problem, one per line
+            return 2
+    return rules_cli.test(args.file, args.events, args.until, settings, sys.stdout)
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 from cdpflow.errors import ConfigError
-from state.config import CategoryInterestConfig, ProfileConfig
+from state.config import ProfileConfig, default_rules
 from state.events import DAY_MS, HOUR_MS
+from state.rules.model import load_rules
 from state.validation import EventLimits
 
 __all__ = ["Settings", "Topics"]
@@ -59,13 +60,13 @@ class Settings:
         start = r.text("CDPFLOW_START_FROM", d.start_from)
         if start not in ("earliest", "latest"):
             raise ConfigError(f"CDPFLOW_START_FROM must be 'earliest' or 'latest', got {start!r}")
+        rules_file = r.text("CDPFLOW_RULES_FILE", "")
         profile = ProfileConfig(
             allowed_lateness_ms=r.ms("CDPFLOW_ALLOWED_LATENESS_MS", HOUR_MS),
             dedupe_horizon_ms=r.ms("CDPFLOW_DEDUPE_HORIZON_MS", 7 * DAY_MS),
-            category_interest=CategoryInterestConfig(
-                threshold=r.positive("CDPFLOW_CATEGORY_VIEWS_THRESHOLD", 3),
-                window_ms=r.ms("CDPFLOW_CATEGORY_WINDOW_MS", 24 * HOUR_MS),
-            ),
+            idle_ttl_ms=r.ms("CDPFLOW_IDLE_TTL_MS", 30 * DAY_MS),
+            # Thresholds, windows and cooldowns of tags and triggers live in the rules file.
+            rules=load_rules(Path(rules_file)) if rules_file else default_rules(),
         )
         limits = EventLimits(
             max_future_ms=r.ms("CDPFLOW_MAX_FUTURE_MS", d.limits.max_future_ms),

@@ -160,6 +160,8 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         rules = Rules.model_validate(raw)
     except ValidationError as exc:
         lines = [f"{source}: {_where(e['loc'])}: {_what(e)}" for e in exc.errors()]
+        lines = [line.replace("[key]: String should match pattern", ": invalid name, pattern")
+                 for line in lines]  # fmt: skip
         raise RulesError("\n".join(lines)) from None
     problems = rules.check_references()
     if problems:

@@ -8,6 +8,7 @@ import pytest
 
 from cdpflow.errors import ConfigError
 from cdpflow.settings import Settings, Topics
+from state.rules.model import RulesError
 
 HOUR_MS = 60 * 60 * 1000
 DAY_MS = 24 * HOUR_MS
@@ -17,8 +18,7 @@ WHOLE_NUMBER_VARS = [
     "CDPFLOW_RECOVERY_PARTITIONS",
     "CDPFLOW_ALLOWED_LATENESS_MS",
     "CDPFLOW_DEDUPE_HORIZON_MS",
-    "CDPFLOW_CATEGORY_VIEWS_THRESHOLD",
-    "CDPFLOW_CATEGORY_WINDOW_MS",
+    "CDPFLOW_IDLE_TTL_MS",
     "CDPFLOW_MAX_FUTURE_MS",
     "CDPFLOW_MAX_AGE_MS",
 ]
@@ -72,8 +72,7 @@ def test_overrides_from_an_explicit_mapping() -> None:
         "CDPFLOW_SNAPSHOT_INTERVAL_S": "2.5",
         "CDPFLOW_ALLOWED_LATENESS_MS": "1000",
         "CDPFLOW_DEDUPE_HORIZON_MS": "2000",
-        "CDPFLOW_CATEGORY_VIEWS_THRESHOLD": "5",
-        "CDPFLOW_CATEGORY_WINDOW_MS": "3000",
+        "CDPFLOW_IDLE_TTL_MS": "3000",
         "CDPFLOW_MAX_FUTURE_MS": "4000",
         "CDPFLOW_MAX_AGE_MS": "5000",
     }
@@ -87,8 +86,7 @@ def test_overrides_from_an_explicit_mapping() -> None:
     assert s.snapshot_interval_s == 2.5
     assert s.profile.allowed_lateness_ms == 1000
     assert s.profile.dedupe_horizon_ms == 2000
-    assert s.profile.category_interest.threshold == 5
-    assert s.profile.category_interest.window_ms == 3000
+    assert s.profile.idle_ttl_ms == 3000
     assert s.limits.max_future_ms == 4000
     assert s.limits.max_age_ms == 5000
 
@@ -166,3 +164,17 @@ def test_config_error_reason() -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"CDPFLOW_PARTITIONS": "0"})
     assert info.value.reason == "config"
+
+
+def test_rules_file_is_read_and_validated(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text('version = 1\n[tags.big_spender]\nwhen = "revenue >= 1000"\n')
+    s = Settings.from_env({"CDPFLOW_RULES_FILE": str(path)})
+    assert list(s.profile.rules.tags) == ["big_spender"]
+    path.write_text('version = 1\n[tags.big_spender]\nwhen = "revenu >= 1000"\n')
+    with pytest.raises(RulesError, match=r"rules.toml: tags.big_spender.when: unknown name"):
+        Settings.from_env({"CDPFLOW_RULES_FILE": str(path)})
+
+
+def test_default_rules_without_a_rules_file() -> None:
+    assert "frequent_buyer" in Settings.from_env({}).profile.rules.tags
