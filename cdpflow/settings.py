@@ -42,6 +42,7 @@ class Settings:
     recovery_partitions: int = 4
     snapshot_interval_s: float = 10.0
     profile_flush_ms: int = 1000
+    timer_grace_ms: int = 10_000
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     limits: EventLimits = field(default_factory=EventLimits)
 
@@ -81,6 +82,7 @@ class Settings:
             recovery_partitions=r.positive("CDPFLOW_RECOVERY_PARTITIONS", d.recovery_partitions),
             snapshot_interval_s=r.seconds("CDPFLOW_SNAPSHOT_INTERVAL_S", d.snapshot_interval_s),
             profile_flush_ms=r.non_negative("CDPFLOW_PROFILE_FLUSH_MS", d.profile_flush_ms),
+            timer_grace_ms=r.non_negative("CDPFLOW_TIMER_GRACE_MS", d.timer_grace_ms),
             profile=profile,
             limits=limits,
         )

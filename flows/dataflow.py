@@ -41,7 +41,14 @@ def build_flow(
     msgs = op.input("events_in", flow, source)
     decoded = decode("decode", msgs, codec, settings.limits, clock)
     keyed = op.key_on("by_customer", decoded.oks, lambda ev: ev.key)
-    outputs = profiles("profile", keyed, settings.profile, clock, settings.profile_flush_ms)
+    outputs = profiles(
+        "profile",
+        keyed,
+        settings.profile,
+        clock,
+        settings.profile_flush_ms,
+        settings.timer_grace_ms,
+    )
     encoded = op.map("encode", outputs, encoder.output)
     dead = op.map("dead_letters", decoded.errs, encoder.dead_letter)
     op.output("out", op.merge("all_out", encoded, dead), sink)

@@ -11,11 +11,13 @@ input (``on_eof``) flushes at once. ``flush_ms=0`` emits after every batch.
 
 Rules move with no new event too: an abandoned cart after 60 minutes of silence, a
 lapsed customer, a counter that decays below a threshold. The logic asks the state for
-the next such moment (``state.next_deadline``) and arms a **wall-clock** timer for it;
-when it fires, ``state.advance`` evaluates the rules *at* each moment that has passed, so
-the ids are the same as if the moments had been reached by a later event (in replay,
-they are: the next event advances the state first). The same timer compacts customers
-idle past ``idle_ttl_ms`` (``state.compact_idle``).
+the next such moment (``state.next_deadline``) and arms a timer for when **stream time**
+(:mod:`flows.stream_clock`: the wall clock, live; the input's progress, in a backlog)
+has passed it by ``timer_grace_ms``; then ``state.advance`` evaluates the rules *at* each
+moment that has passed, so the ids are the same as if a later event had reached them
+(which is what happens when one arrives first). The same timer compacts customers idle
+past ``idle_ttl_ms`` of stream time (``state.compact_idle``). At the end of a bounded
+input (``on_eof``) every moment up to the wall clock happens.
 
 Recovery: ``snapshot()`` returns ``(state snapshot, pending)``: the plain, versioned
 tuple of ``state.snapshot`` and whether a profile snapshot was still owed, which a
@@ -32,6 +34,7 @@ from bytewax.dataflow import operator
 from bytewax.operators import KeyedStream, StatefulBatchLogic
 
 from flows.clock import Clock
+from flows.stream_clock import StreamClock
 from state import (
     CustomerState,
     Event,
@@ -60,10 +63,17 @@ Snapshot = tuple[tuple[Any, ...], bool]
 
 class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
     def __init__(
-        self, cfg: ProfileConfig, clock: Clock, flush_ms: int, resume: Snapshot | None
+        self,
+        cfg: ProfileConfig,
+        stream: StreamClock,
+        flush_ms: int,
+        grace_ms: int,
+        resume: Snapshot | None,
     ) -> None:
         self._cfg = cfg
-        self._clock = clock
+        self._stream = stream
+        self._clock = stream.wall
+        self._grace = grace_ms
         self._flush = timedelta(milliseconds=flush_ms)
         self._st: CustomerState | None = None
         self._pending = False
@@ -75,9 +85,11 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
                 self._flush_at = self._now()  # owed before the restart: send it now
 
     def _wall(self, ms: int) -> datetime:
-        """Bytewax fires timers on the system clock: map a moment of our (injectable) clock
-        to the system time that lies as far ahead."""
-        return _system_utc() + timedelta(milliseconds=ms - self._clock())
+        """Bytewax fires timers on the system clock: the system time at which stream time
+        (plus the grace) reaches ``ms``, if the input keeps pace with the wall clock."""
+        stream_now = self._stream.now()
+        ahead = ms + self._grace - (self._clock() if stream_now is None else stream_now)
+        return _system_utc() + timedelta(milliseconds=ahead)
 
     def _now(self) -> datetime:
         return _system_utc()
@@ -90,6 +102,7 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         before = st.revision
         out: list[Output] = []
         for ev in values:
+            self._stream.observe(ev.event_time)
             out.extend(apply(st, ev, self._cfg))
         if st.revision != before:
             if not self._flush:
@@ -104,20 +117,29 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
             self._flush_at = self._now() + self._flush
 
     def on_notify(self) -> tuple[list[Output], bool]:
-        """Wall-clock timer: a rules deadline, the idle TTL, or the snapshot delay passed."""
-        st = self._st
-        out: list[Output] = []
-        if st is not None:
-            now = self._clock()
-            out += advance(st, self._cfg, now)
-            if compact_idle(st, now, self._cfg):
-                self._mark_changed()
+        """A rules deadline or the idle TTL passed in stream time, or the snapshot delay in
+        wall-clock time."""
+        stream_now = self._stream.now()
+        out = [] if stream_now is None else self._catch_up(stream_now - self._grace)
         if self._flush_at is not None and self._flush_at <= self._now():
             out += self._drain()
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list[Output], bool]:
-        return self._drain(), StatefulBatchLogic.RETAIN
+        """End of a bounded input: the moments up to now happen, and the snapshot goes out."""
+        return self._catch_up(self._clock()) + self._drain(), StatefulBatchLogic.RETAIN
+
+    def _catch_up(self, now: int) -> list[Output]:
+        st = self._st
+        if st is None:
+            return []
+        before = st.revision, st.derived.tags, st.derived.lifecycle, st.derived.segments
+        out = advance(st, self._cfg, now)
+        compacted = compact_idle(st, now, self._cfg)
+        after = st.revision, st.derived.tags, st.derived.lifecycle, st.derived.segments
+        if compacted or before != after:
+            self._mark_changed()
+        return out
 
     def notify_at(self) -> datetime | None:
         times = [] if self._flush_at is None else [self._flush_at]
@@ -153,9 +175,11 @@ def profiles(
     cfg: ProfileConfig,
     clock: Clock,
     flush_ms: int,
+    grace_ms: int,
 ) -> KeyedStream[Output]:
     """Apply each key's events to its profile; emit triggers, tag changes and rejections
     at once, and coalesced profile snapshots at most every ``flush_ms`` per key."""
+    stream = StreamClock(clock)  # one per process: every key's logic shares it
     return op.stateful_batch(
-        "state", up, lambda resume: _ProfileLogic(cfg, clock, flush_ms, resume)
+        "state", up, lambda resume: _ProfileLogic(cfg, stream, flush_ms, grace_ms, resume)
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flows.decode import to_ms
 from tests.conftest import T0, H
 from tests.integration.conftest import read_topic, run_cdpflow, settings_env
@@ -23,11 +25,15 @@ def test_category_interest_and_dead_letters_on_kafka(
     run_cdpflow(["run", "--until-end", "--no-recovery"], settings_env(kafka_settings))
 
     out = read_topic(kafka_settings, kafka_settings.topics.triggers)
-    triggers = [r for name, r, _ in out if name == "cdp.Trigger"]
-    assert [(t["customer_id"], t["category"], to_ms(t["event_time"])) for t in triggers] == [
+    # Only the case study's rule: these customers' last activity is weeks before today, so
+    # the lifecycle rules also (rightly) move them to lapsed with a win_back trigger.
+    interest = [
+        (r, m) for name, r, m in out if name == "cdp.Trigger" and r["rule"] == "category_interest"
+    ]
+    assert [(t["customer_id"], t["category"], to_ms(t["event_time"])) for t, _ in interest] == [
         ("ada", "shoes", T0 + 23 * H)
     ]
-    assert [m.key() for name, _, m in out if name == "cdp.Trigger"] == [b"ada"]
+    assert [m.key() for _, m in interest] == [b"ada"]
 
     dead = read_topic(kafka_settings, kafka_settings.topics.dead_letters)
     letters = [
@@ -40,3 +46,55 @@ def test_category_interest_and_dead_letters_on_kafka(
         m.key(): r for name, r, m in read_topic(kafka_settings, kafka_settings.topics.profiles)
     }
     assert set(profiles) == {b"ada", b"ben", b"cleo"}
+
+
+def test_tags_lifecycle_segments_and_triggers_on_kafka(kafka_settings, produce_events) -> None:
+    """The default rules on the real broker: TagChange and Trigger records, including the
+    abandoned cart that a timer fires 60 minutes after the last cart change."""
+    now = int(time.time() * 1000)
+    t = now - 3 * H
+    item = {"product": {"product_id": "sku-9", "price": 120.0}, "quantity": 1}
+
+    def ev(i: int, kind: str, at: int, payload: dict) -> dict:
+        return {"event_id": f"r-{i}", "type": kind, "customer_id": "dana", "timestamp": at,
+                "source": "test", "payload": payload}  # fmt: skip
+
+    events = [
+        ev(1, "identify", t, {"email": "dana@example.com", "first_name": "Dana"}),
+        ev(2, "preference_updated", t + 1, {"preferences": {"interests": "premium"}}),
+        *(
+            ev(
+                3 + k,
+                "order_completed",
+                t + 2 + k,
+                {"order_id": f"o{k}", "revenue": 200.0, "items": [item]},
+            )
+            for k in range(3)
+        ),
+        ev(9, "cart_item_added", t + H, {"item": item}),
+    ]
+    produce_events(kafka_settings, events)
+    run_cdpflow(["run", "--until-end", "--no-recovery"], settings_env(kafka_settings))
+
+    out = read_topic(kafka_settings, kafka_settings.topics.triggers)
+    changes = {(r["tag"], r["added"]) for name, r, _ in out if name == "cdp.TagChange"}
+    assert {
+        ("lifecycle:active", True),
+        ("interest:premium", True),
+        ("frequent_buyer", True),
+        ("high_value", True),
+        ("segment:recent_high_value_premium", True),
+        ("abandoned_cart", True),
+    } <= changes
+    triggers = {r["rule"]: r for name, r, _ in out if name == "cdp.Trigger"}
+    assert set(triggers) == {"segment_entered", "abandoned_cart"}
+    cart = triggers["abandoned_cart"]
+    assert to_ms(cart["event_time"]) == t + 2 * H  # 60 minutes after the cart change
+    assert cart["amount"] == 120.0
+    assert cart["email"] == "dana@example.com"
+    assert cart["profile"]["first_name"] == "Dana"
+    assert "frequent_buyer" in cart["profile"]["tags"]
+    [snapshot] = [r for name, r, _ in read_topic(kafka_settings, kafka_settings.topics.profiles)]
+    assert snapshot["lifecycle"] == "active"
+    assert "abandoned_cart" in snapshot["tags"]
+    assert snapshot["segments"] == ["recent_high_value_premium"]
