@@ -136,9 +136,7 @@ def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
            "CDPFLOW_TOPIC_EVENTS": t.events, "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
            "CDPFLOW_TOPIC_PROFILES": t.profiles, "CDPFLOW_TOPIC_DLQ": t.dead_letters,
            "CDPFLOW_START_FROM": "latest"}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cdpflow.cli", "run", "--no-recovery"], env=env
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "cdpflow.cli", "run", "--no-recovery"], env=env)
     codec = default_codec()
     try:
         time.sleep(6)  # start-up: imports, topic metadata, partition assignment
