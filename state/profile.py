@@ -24,6 +24,7 @@ Rules of the fold (the README's "Semantics" section says the same):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 from state import cart, category_interest, counters, engagement, lww, preferences, purchases
 from state.cart import Cart
 from state.config import CategoryInterestConfig, ProfileConfig
-from state.counters import Counters
+from state.counters import EMAIL_DAYS, ORDERS_DAYS, REVENUE_DAYS, Counters
 from state.dedupe import SeenIds
 from state.engagement import PASSIVE_EMAIL_ACTIONS, Engagement
 from state.events import DAY_MS, HOUR_MS, NO_TIME, Event
@@ -142,9 +143,11 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     late = st.watermark != NO_TIME and t < st.watermark - cfg.allowed_lateness_ms
     outputs: list[Output] = []
     if st.watermark != NO_TIME and t > as_of(st):
-        # Moments between the last event and this one happen first, as a timer would have
-        # made them happen live: the result does not depend on whether a timer fired.
-        outputs += advance(st, cfg, t - 1)
+        due = next_deadline(st, cfg)
+        if due is not None and due < t:
+            # Moments between the last event and this one happen first, as a timer would
+            # have made them happen live: the result does not depend on whether one fired.
+            outputs += advance(st, cfg, t - 1)
     st.seen.add(ev.event_id, t, cfg.max_seen_ids)
     st.watermark = max(st.watermark, t)
     st.revision += 1
@@ -203,77 +206,130 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
         _set_attr(st, "timezone", ev.context["timezone"], t, cfg)
     if refused:
         outputs.append(_late(ev, cfg, refused))
-    at = as_of(st)
-    outputs += engine.evaluate(cfg.rules, st, facts_of(st, cfg, at), at, "event")
+    outputs += _evaluate(st, cfg, as_of(st), "event")
     return outputs
 
 
 def advance(st: CustomerState, cfg: ProfileConfig, until: int) -> list[Output]:
     """Evaluate the rules at every deadline up to ``until`` (inclusive), in order.
 
-    The clock is the caller's: wall-clock time from a live timer, or the time of the next
-    event when one arrives first. Each evaluation happens *at* its deadline, so ids and
-    reasons do not depend on when the caller got round to it.
+    The clock is the caller's: stream time from a timer, or the time of the next event
+    when one arrives first. Each evaluation happens *at* its deadline, so ids and reasons
+    do not depend on when the caller got round to it.
     """
     out: list[Output] = []
-    if st.watermark == NO_TIME:
-        return out
     for _ in range(1_000):  # bounded: each step moves strictly forward in time
         deadline = next_deadline(st, cfg)
         if deadline is None or deadline > until:
             break
         st.clock = max(st.clock, deadline)
-        out += engine.evaluate(cfg.rules, st, facts_of(st, cfg, deadline), deadline, "timer")
+        out += _evaluate(st, cfg, deadline, "timer")
     return out
 
 
 def next_deadline(st: CustomerState, cfg: ProfileConfig) -> int | None:
-    """The next moment a rule's verdict can change for ``st`` with no new event."""
+    """The next moment a rule's verdict can change for ``st`` with no new event.
+
+    Cached in ``st.derived`` after every evaluation (it is derived, not snapshotted).
+    """
     if st.watermark == NO_TIME:
         return None
-    at = as_of(st)
-    return engine.next_deadline(cfg.rules, facts_of(st, cfg, at), at, st.counters.next_change(at))
+    d = st.derived
+    if not d.next_known:
+        at = as_of(st)
+        d.next_at = _deadline(st, cfg, facts_of(st, cfg, at), at)
+        d.next_known = True
+    return d.next_at
 
 
-def facts_of(st: CustomerState, cfg: ProfileConfig, at: int) -> dict[str, Any]:
-    """The facts rules read (see :mod:`state.rules.facts`), with windows read at ``at``."""
-    counts = st.counters.view(at)
-    cart_view = st.cart.view(cfg)
-    items = cart_view["items"]
-    p = st.purchases
-    prefs = st.preferences.view()
-    window = cfg.category_interest.window_ms
-    return {
-        "orders": p.orders,
-        "revenue": from_units(p.revenue),
-        "average_order_value": from_units(p.revenue // p.orders) if p.orders else None,
-        "orders_90d": counts["orders_90d"],
-        "revenue_180d": counts["revenue_180d"],
-        "last_order_at": p.last_order_at,
-        "first_seen": st.first_seen,
-        "last_active": st.last_active,
-        "signup_at": _signup_ms(st.attr("signup_date")),
-        "active_days_7d": counts["active_days_7d"],
-        "active_days_30d": counts["active_days_30d"],
-        "email_engagements_7d": counts["email_engagements_7d"],
-        "email_opens": st.engagement.email.get("opened", 0),
-        "email_clicks": st.engagement.email.get("clicked", 0),
-        "page_views": st.event_counts.get("page_viewed", 0),
-        "cart_items": sum(i["quantity"] for i in items),
-        "cart_value": cart_view["value"],
-        "cart_updated_at": cart_view["updated_at"] if items else None,
-        "unsubscribed": st.unsubscribed,
-        "email": st.attr("email"),
-        "attributes": {n: v for n, (v, _) in st.attrs.items()},
-        "preferences": prefs["values"],
-        "subscriptions": prefs["subscriptions"],
-        "category_views_24h": {
-            c: n for c, times in st.category_views.items() if (n := times.count_in(at, window))
-        },
-        # Not for expressions: context the triggers carry.
-        "cart": cart_view,
-        "currency": None if p.currency is None else p.currency[0],
-    }
+def _evaluate(st: CustomerState, cfg: ProfileConfig, at: int, cause: str) -> list[Output]:
+    facts = facts_of(st, cfg, at)
+    out = engine.evaluate(cfg.rules, st, facts, at, cause)
+    st.derived.next_at = _deadline(st, cfg, facts, at)
+    st.derived.next_known = True
+    return out
+
+
+def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> int | None:
+    windowed = engine.rule_names(cfg.rules) & _WINDOWED_FACTS
+    decay = st.counters.next_change(at) if windowed else None
+    return engine.next_deadline(cfg.rules, facts, at, decay)
+
+
+class Facts(dict[str, Any]):
+    """The facts rules read (:mod:`state.rules.facts`), computed on first use: a rule set
+    that never mentions revenue never pays for summing it."""
+
+    __slots__ = ("at", "cfg", "st")
+
+    def __init__(self, st: CustomerState, cfg: ProfileConfig, at: int) -> None:
+        super().__init__()
+        self.st, self.cfg, self.at = st, cfg, at
+
+    def __missing__(self, name: str) -> Any:
+        getter = _FACTS.get(name)
+        if getter is None:
+            raise KeyError(name)
+        value = self[name] = getter(self)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+
+def facts_of(st: CustomerState, cfg: ProfileConfig, at: int) -> Facts:
+    """The facts of ``st`` with windows read at ``at``."""
+    return Facts(st, cfg, at)
+
+
+def _cart_view(f: Facts) -> dict[str, Any]:
+    return f.st.cart.view(f.cfg)
+
+
+def _category_views(f: Facts) -> dict[str, int]:
+    window = f.cfg.category_interest.window_ms
+    return {c: n for c, times in f.st.category_views.items() if (n := times.count_in(f.at, window))}
+
+
+_FACTS: dict[str, Callable[[Facts], Any]] = {
+    "orders": lambda f: f.st.purchases.orders,
+    "revenue": lambda f: from_units(f.st.purchases.revenue),
+    "average_order_value": lambda f: (
+        from_units(f.st.purchases.revenue // f.st.purchases.orders)
+        if f.st.purchases.orders
+        else None
+    ),
+    "orders_90d": lambda f: f.st.counters.orders.total(f.at, ORDERS_DAYS),
+    "revenue_180d": lambda f: from_units(f.st.counters.revenue.total(f.at, REVENUE_DAYS)),
+    "last_order_at": lambda f: f.st.purchases.last_order_at,
+    "first_seen": lambda f: f.st.first_seen,
+    "last_active": lambda f: f.st.last_active,
+    "signup_at": lambda f: _signup_ms(f.st.attr("signup_date")),
+    "active_days_7d": lambda f: f.st.counters.active.days_with_any(f.at, 7),
+    "active_days_30d": lambda f: f.st.counters.active.days_with_any(f.at, 30),
+    "email_engagements_7d": lambda f: f.st.counters.emails.total(f.at, EMAIL_DAYS),
+    "email_opens": lambda f: f.st.engagement.email.get("opened", 0),
+    "email_clicks": lambda f: f.st.engagement.email.get("clicked", 0),
+    "page_views": lambda f: f.st.event_counts.get("page_viewed", 0),
+    "cart_items": lambda f: sum(i["quantity"] for i in f["cart"]["items"]),
+    "cart_value": lambda f: f["cart"]["value"],
+    "cart_updated_at": lambda f: f["cart"]["updated_at"] if f["cart"]["items"] else None,
+    "unsubscribed": lambda f: f.st.unsubscribed,
+    "email": lambda f: f.st.attr("email"),
+    "attributes": lambda f: {n: v for n, (v, _) in f.st.attrs.items()},
+    "preferences": lambda f: {k: v for k, (v, _) in f.st.preferences.values.items()},
+    "subscriptions": lambda f: {k: v for k, (v, _) in f.st.preferences.subscriptions.items()},
+    "category_views_24h": _category_views,
+    # Not for expressions: context the triggers carry.
+    "cart": _cart_view,
+    "currency": lambda f: None if f.st.purchases.currency is None else f.st.purchases.currency[0],
+}
+_WINDOWED_FACTS = frozenset(
+    {"orders_90d", "revenue_180d", "active_days_7d", "active_days_30d", "email_engagements_7d"}
+)
 
 
 def _signup_ms(value: Any) -> int | None:
@@ -337,6 +393,7 @@ def compact_idle(st: CustomerState, now_ms: int, cfg: ProfileConfig) -> bool:
     if not is_idle(st, now_ms, cfg):
         return False
     st.clock = max(st.clock, now_ms)
+    st.derived.next_known = False
     st.seen.ids.clear()
     st.forgotten_to = st.watermark
     st.engagement.recent_sessions.clear()

@@ -24,7 +24,12 @@ from state.rules.model import LifecycleEntered, Rules, SegmentEntered, TagAdded
 if TYPE_CHECKING:
     from state.profile import CustomerState
 
-__all__ = ["Derived", "Evaluation", "derive", "evaluate", "next_deadline"]
+__all__ = ["Derived", "Evaluation", "derive", "evaluate", "next_deadline", "rule_names"]
+
+
+def rule_names(rules: Rules) -> frozenset[str]:
+    """Every fact some expression of ``rules`` reads."""
+    return rules.names
 
 
 @dataclass(slots=True)
@@ -36,6 +41,9 @@ class Derived:
     segments: tuple[str, ...] = ()
     last_fired: dict[str, int] = field(default_factory=dict)
     """Trigger rule -> moment of its last trigger for this customer (cooldowns)."""
+    next_at: int | None = field(default=None, compare=False)
+    """Cache of the next deadline (derived, not dumped); valid while ``next_known``."""
+    next_known: bool = field(default=False, compare=False)
 
     def dump(self) -> tuple[Any, ...]:
         return (self.tags, self.lifecycle, self.segments,

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from state.rules.expressions import Expression, ExpressionError, compile_expression, parse_duration
 from state.rules.facts import FACTS
@@ -131,6 +131,17 @@ class Rules(_Strict):
     lifecycle: list[LifecycleStage] = []
     segments: dict[Annotated[str, Field(pattern=_NAME)], Segment] = {}
     triggers: dict[Annotated[str, Field(pattern=_NAME)], TriggerRule] = {}
+    _names: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def model_post_init(self, context: Any, /) -> None:
+        exprs = [r.when for r in self.tags.values()] + [s.when for s in self.lifecycle]
+        exprs += [s.when for s in self.segments.values()]
+        self._names = frozenset().union(*(e.names for e in exprs))
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every fact some expression reads."""
+        return self._names
 
     def check_references(self) -> list[str]:
         """Problems pydantic cannot see: triggers that name tags, stages, segments that

@@ -1,0 +1,130 @@
+"""State per customer: snapshot bytes, memory, and the cost of restoring it.
+
+    python -m bench.state_size [--customers 100000]
+
+Each customer gets a typical month: 60 events over 30 days (an identify, product views
+across four categories, cart adds, three orders, email opens and clicks, page views), folded
+with the real ``state.apply``. Printed, against baselines measured in the same run:
+
+- snapshot bytes (pickled, as Bytewax stores them), mean / p95, against the pickled
+  64 event ids alone (the dedupe memory no design can avoid);
+- resident memory growth per 100k customers in this process, against the same number
+  of empty dicts;
+- restore: ``from_snapshot(pickle.loads(...))`` per customer, against ``pickle.loads``
+  alone — the pure part of a restart with that many customers in state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import pickle
+import random
+import statistics
+import time
+from typing import Any
+
+from state import CustomerState, Event, ProfileConfig, apply, from_snapshot, to_snapshot
+from state.events import DAY_MS, HOUR_MS
+
+T0 = 1_790_000_000_000
+CATEGORIES = ("shoes", "bags", "hats", "watches")
+
+
+def typical_month(cid: str, rng: random.Random) -> list[Event]:
+    events: list[Event] = []
+
+    def add(kind: str, t: int, payload: dict[str, Any]) -> None:
+        events.append(Event(f"{cid}-{len(events)}", kind, t, t, customer_id=cid, payload=payload))
+
+    add("identify", T0, {"email": f"{cid}@example.com", "first_name": "Sam",
+                         "signup_date": "2026-09-01", "location": {"country": "DE"}})  # fmt: skip
+    for _ in range(59):
+        t = T0 + rng.randrange(30 * DAY_MS)
+        roll = rng.random()
+        category = rng.choice(CATEGORIES)
+        product = {"product_id": f"{category}-{rng.randint(1, 30)}", "category": category,
+                   "price": 40.0}  # fmt: skip
+        if roll < 0.55:
+            add("product_viewed", t, {"product": product, "session_id": f"s{t // HOUR_MS}"})
+        elif roll < 0.65:
+            add("cart_item_added", t, {"item": {"product": product, "quantity": 1}})
+        elif roll < 0.7:
+            add("order_completed", t, {"order_id": f"o{t}", "revenue": 80.0,
+                                       "items": [{"product": product, "quantity": 2}]})  # fmt: skip
+        elif roll < 0.85:
+            add("email_event", t, {"action": rng.choice(["delivered", "opened", "clicked"])})
+        else:
+            add("page_viewed", t, {"path": "/", "session_id": f"s{t // HOUR_MS}"})
+    return sorted(events, key=lambda e: e.event_time)
+
+
+def rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4  # resident pages of 4 KiB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--customers", type=int, default=100_000)
+    args = ap.parse_args()
+    n = args.customers
+    rng = random.Random(3)
+    cfg = ProfileConfig()
+
+    gc.collect()
+    base = rss_kb()
+    empties = [{} for _ in range(n)]
+    empty_kb = rss_kb() - base
+    del empties
+    gc.collect()
+
+    base = rss_kb()
+    states = []
+    t = time.perf_counter()
+    events = 0
+    for i in range(n):
+        st = CustomerState(f"c-{i}")
+        for ev in typical_month(st.key, rng):
+            apply(st, ev, cfg)
+            events += 1
+        states.append(st)
+    fold_s = time.perf_counter() - t
+    gc.collect()
+    state_kb = rss_kb() - base
+
+    blobs = [pickle.dumps(to_snapshot(st)) for st in states]
+    sizes = sorted(len(b) for b in blobs)
+    ids_only = statistics.mean(len(pickle.dumps(bytes(16 * len(st.seen)))) for st in states[:1000])
+    del states
+    gc.collect()
+
+    t = time.perf_counter()
+    for b in blobs:
+        pickle.loads(b)  # noqa: S301
+    loads_s = time.perf_counter() - t
+    t = time.perf_counter()
+    for b in blobs:
+        from_snapshot(pickle.loads(b))  # noqa: S301
+    restore_s = time.perf_counter() - t
+
+    per100k = 100_000 / n
+    mean = statistics.mean(sizes)
+    print(f"{n:,} customers x 60 events over 30 days ({events:,} events folded in "
+          f"{fold_s:.1f} s, {events / fold_s:,.0f} events/s in state.apply alone)")  # fmt: skip
+    print("| measure | cdpflow | baseline | ratio |")
+    print("|---|---:|---:|---:|")
+    p95 = sizes[int(0.95 * n)]
+    print(f"| snapshot bytes per customer, mean (p95) | {mean:,.0f} ({p95:,}) "
+          f"| {ids_only:,.0f} (event ids alone) | {mean / ids_only:.1f} |")  # fmt: skip
+    print(f"| RSS growth per 100k customers | {state_kb * per100k / 1024:,.0f} MiB "
+          f"| {empty_kb * per100k / 1024:,.1f} MiB (empty dicts) "
+          f"| {state_kb / max(empty_kb, 1):.0f} |")  # fmt: skip
+    restore_us, loads_us = restore_s / n * 1e6, loads_s / n * 1e6
+    print(f"| restore per customer | {restore_us:,.1f} µs "
+          f"| {loads_us:,.1f} µs (pickle.loads alone) | {restore_s / loads_s:.1f} |")  # fmt: skip
+    print(f"| restore 1M customers (extrapolated) | {restore_us:,.0f} s | {loads_us:,.0f} s | |")
+
+
+if __name__ == "__main__":
+    main()
