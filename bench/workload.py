@@ -20,14 +20,25 @@ T0 = 1_793_000_000_000
 
 
 def encoded_events(
-    codec: AvroCodec, events: int, customers: int, seed: int = 1
+    codec: AvroCodec,
+    events: int,
+    customers: int,
+    seed: int = 1,
+    *,
+    zipf: bool = True,
+    t0: int = T0,
 ) -> list[KafkaSourceMessage[bytes | None, bytes | None]]:
+    """``zipf=False``: customers in turn, so each of them gets ``events / customers``.
+    ``t0``: event time of the first event (they then advance 200 ms apart on average)."""
     rng = random.Random(seed)
-    # Zipf(s=1.1) over customer ranks: a few heavy users, a long tail.
-    weights = list(accumulate(1 / (rank**1.1) for rank in range(1, customers + 1)))
-    ids = rng.choices(range(customers), cum_weights=weights, k=events)
+    if zipf:
+        # Zipf(s=1.1) over customer ranks: a few heavy users, a long tail.
+        weights = list(accumulate(1 / (rank**1.1) for rank in range(1, customers + 1)))
+        ids = rng.choices(range(customers), cum_weights=weights, k=events)
+    else:
+        ids = [i % customers for i in range(events)]
     msgs = []
-    t = T0
+    t = t0
     for offset, cid in enumerate(ids):
         t += rng.randint(1, 400)
         roll = rng.random()

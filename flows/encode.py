@@ -16,6 +16,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 
 from cdpflow.codec import AvroCodec
 from cdpflow.settings import Topics
+from flows import metrics
 from flows.clock import Clock
 from flows.dead_letters import DeadLetter, Origin
 from state import STATE_VERSION, Output, ProfileChanged, Rejected, TagChange, Trigger
@@ -36,9 +37,11 @@ class Encoder:
     def output(self, item: tuple[str, Output]) -> SinkMessage:
         key, out = item
         if isinstance(out, Trigger):
+            metrics.TRIGGERS.labels(out.rule).inc()
             return self._msg(self._topics.triggers, out.customer_id, "cdp.Trigger",
                              self._trigger(out))  # fmt: skip
         if isinstance(out, TagChange):
+            metrics.TAG_CHANGES.labels(str(out.added).lower()).inc()
             record = {
                 "change_id": out.change_id,
                 "customer_id": out.customer_id,
@@ -53,6 +56,8 @@ class Encoder:
             return self._msg(self._topics.profiles, key, "cdp.ProfileSnapshot",
                              self._snapshot(out))  # fmt: skip
         if isinstance(out, Rejected):
+            if out.reason == "late_event":
+                metrics.LATE_EVENTS.inc()
             origin = out.origin if isinstance(out.origin, Origin) else None
             letter = DeadLetter(out.reason, out.error, "ProfileRule", origin, self._clock(),
                                 out.event_id)  # fmt: skip
@@ -60,6 +65,7 @@ class Encoder:
         raise TypeError(f"no route for output type {type(out).__name__}")
 
     def dead_letter(self, letter: DeadLetter) -> SinkMessage:
+        metrics.DEAD_LETTERS.labels(letter.reason).inc()
         key = letter.origin.key if letter.origin else None
         value = self._codec.encode("cdp.DeadLetter", letter.to_record())
         return KafkaSinkMessage(key, value, topic=self._topics.dead_letters,

@@ -50,6 +50,7 @@ from state import (
     view,
 )
 from state.profile import as_of
+from state.snapshot import peek
 
 __all__ = ["profiles"]
 
@@ -76,13 +77,25 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         self._grace = grace_ms
         self._flush = timedelta(milliseconds=flush_ms)
         self._st: CustomerState | None = None
+        # A restored customer stays a snapshot until an event or a due timer needs the
+        # state: a restart with a million customers in state then costs little more than
+        # Bytewax's own loading.
+        self._frozen: tuple[Any, ...] | None = None
         self._pending = False
         self._flush_at: datetime | None = None
         if resume is not None:
             state, self._pending = resume
-            self._st = from_snapshot(state)
+            if peek(state) is None:
+                self._st = from_snapshot(state)
+            else:
+                self._frozen = state
             if self._pending:
                 self._flush_at = self._now()  # owed before the restart: send it now
+
+    def _state(self) -> CustomerState | None:
+        if self._frozen is not None:
+            self._st, self._frozen = from_snapshot(self._frozen), None
+        return self._st
 
     def _wall(self, ms: int) -> datetime:
         """Bytewax fires timers on the system clock: the system time at which stream time
@@ -95,7 +108,7 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         return _system_utc()
 
     def on_batch(self, values: list[Event]) -> tuple[list[Output], bool]:
-        st = self._st
+        st = self._state()
         if st is None:
             # Bytewax's builder is not told the key; a new state takes it from its first event.
             st = self._st = CustomerState(values[0].key)
@@ -130,7 +143,12 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         return self._catch_up(self._clock()) + self._drain(), StatefulBatchLogic.RETAIN
 
     def _catch_up(self, now: int) -> list[Output]:
-        st = self._st
+        if self._frozen is not None:
+            p = peek(self._frozen)
+            idle = p is not None and now - p.watermark > self._cfg.idle_ttl_ms >= 0
+            if p is not None and not idle and (p.next_deadline is None or p.next_deadline > now):
+                return []  # nothing due: leave it frozen
+        st = self._state()
         if st is None:
             return []
         before = st.revision, st.derived.tags, st.derived.lifecycle, st.derived.segments
@@ -143,26 +161,35 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
 
     def notify_at(self) -> datetime | None:
         times = [] if self._flush_at is None else [self._flush_at]
-        st = self._st
-        if st is not None:
-            deadline = next_deadline(st, self._cfg)
-            if deadline is not None:
-                times.append(self._wall(deadline))
-            if st.watermark >= as_of(st):  # not compacted as idle since its last event
-                times.append(self._wall(st.watermark + self._cfg.idle_ttl_ms + 1))
+        p = peek(self._frozen) if self._frozen is not None else None
+        if p is not None:
+            watermark, at, deadline = p.watermark, p.as_of, p.next_deadline
+        elif (st := self._st) is not None:
+            watermark, at, deadline = st.watermark, as_of(st), next_deadline(st, self._cfg)
+        else:
+            return min(times) if times else None
+        if deadline is not None:
+            times.append(self._wall(deadline))
+        if watermark >= at:  # not compacted as idle since its last event
+            times.append(self._wall(watermark + self._cfg.idle_ttl_ms + 1))
         return min(times) if times else None
 
     def snapshot(self) -> Snapshot:
+        if self._frozen is not None:
+            return self._frozen, self._pending  # unchanged since it was restored
         if self._st is None:  # pragma: no cover - Bytewax snapshots only keys that saw items
             raise RuntimeError("snapshot of a profile that never received an event")
         return to_snapshot(self._st), self._pending
 
     def _drain(self) -> list[Output]:
         self._flush_at = None
-        if not self._pending or self._st is None:
+        if not self._pending:
+            return []
+        st = self._state()
+        if st is None:
             return []
         self._pending = False
-        return [self._profile(self._st)]
+        return [self._profile(st)]
 
     def _profile(self, st: CustomerState) -> ProfileChanged:
         return ProfileChanged(st.key, view(st, self._cfg), st.watermark)

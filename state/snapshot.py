@@ -22,6 +22,7 @@ over 30 days) takes about 1.2 to 1.6 KB pickled.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from state.cart import Cart
@@ -36,7 +37,7 @@ from state.purchases import Purchases
 from state.rules.engine import Derived
 from state.windows import RecentTimes
 
-__all__ = ["STATE_VERSION", "from_snapshot", "to_snapshot"]
+__all__ = ["STATE_VERSION", "Peek", "from_snapshot", "peek", "to_snapshot"]
 
 STATE_VERSION = 3
 
@@ -73,6 +74,27 @@ def to_snapshot(st: CustomerState) -> tuple[Any, ...]:
         _flat(st.tags),
         st.derived.dump(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Peek:
+    """What a timer needs to know of a snapshot without restoring it."""
+
+    watermark: int
+    as_of: int
+    next_deadline: int | None
+
+
+def peek(snap: tuple[Any, ...]) -> Peek | None:
+    """Read the times of a current-layout snapshot cheaply; ``None`` if it must be restored
+    to tell (an older layout, or no cached deadline)."""
+    if not snap or snap[0] != STATE_VERSION:
+        return None
+    nxt = snap[-1][4]
+    if nxt is False:
+        return None
+    watermark, clock = snap[2], snap[5]
+    return Peek(watermark, max(watermark, clock), nxt)
 
 
 def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:

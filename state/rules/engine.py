@@ -46,14 +46,24 @@ class Derived:
     next_known: bool = field(default=False, compare=False)
 
     def dump(self) -> tuple[Any, ...]:
-        return (self.tags, self.lifecycle, self.segments,
-                tuple(x for r, t in sorted(self.last_fired.items()) for x in (r, t)))  # fmt: skip
+        """Plain data; the cached next deadline rides along (``False`` when unknown) so a
+        restart need not recompute it for every customer."""
+        fired = tuple(x for r, t in sorted(self.last_fired.items()) for x in (r, t))
+        nxt = self.next_at if self.next_known else False
+        return (self.tags, self.lifecycle, self.segments, fired, nxt)
 
     @classmethod
     def load(cls, snap: tuple[Any, ...] | list[Any]) -> Derived:
-        tags, lifecycle, segments, fired = snap
-        return cls(tuple(tags), lifecycle, tuple(segments),
-                   dict(zip(fired[::2], fired[1::2], strict=True)))  # fmt: skip
+        tags, lifecycle, segments, fired, *rest = snap
+        nxt = rest[0] if rest else False
+        return cls(
+            tuple(tags),
+            lifecycle,
+            tuple(segments),
+            dict(zip(fired[::2], fired[1::2], strict=True)),
+            next_at=None if nxt is False else nxt,
+            next_known=nxt is not False,
+        )
 
 
 @dataclass(frozen=True, slots=True)

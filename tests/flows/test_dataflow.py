@@ -68,3 +68,22 @@ def test_sample_one_and_two_workers_agree(run_flow) -> None:
 
     assert key(one) == key(two)
     assert len(one.triggers) > 0
+
+
+def test_late_events_and_dead_letters_are_counted_in_metrics(run_flow, json_event_factory) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before_late = value("cdpflow_late_events_total")
+    before_dlq = value("cdpflow_dead_letters_total", reason="late_event")
+    before_corrupt = value("cdpflow_dead_letters_total", reason="corrupt_avro")
+    j = json_event_factory
+    late = [j(t=T0 + 10 * H), j(t=T0), j(t=T0 + H)]  # two views more than 1 h behind
+    r = run_flow(late, raw=[(0, b"junk")])
+    refused = [d for d in r.dead_letters if d["reason"] == "late_event"]
+    assert len(refused) == 2
+    assert value("cdpflow_late_events_total") - before_late == len(refused)
+    assert value("cdpflow_dead_letters_total", reason="late_event") - before_dlq == 2
+    assert value("cdpflow_dead_letters_total", reason="corrupt_avro") - before_corrupt == 1

@@ -1,0 +1,265 @@
+"""Collector throughput on loopback, beside a raw producer loop as the ceiling, in one run.
+
+    python -m bench.collector_throughput [--events N] [--batch 100] [--connections 8]
+
+Needs a broker at ``KAFKA_BOOTSTRAP_SERVERS`` (``bash docker/kafka-local.sh start``); it
+creates uuid-named topics and deletes them afterwards.
+
+- **collector**: ``python -m collector.main`` in its own process (one uvicorn worker);
+  ``--connections`` keep-alive HTTP/1.1 connections post ``/v1/batch`` bodies of
+  ``--batch`` Segment ``track`` calls, pre-serialized. A request counts when its 200 came
+  back, i.e. after Kafka acknowledged all its events. Latency is per request.
+- **ceiling**: the same events, already Avro-encoded, through one ``confluent_kafka``
+  producer with the collector's settings (idempotent, ``acks=all``, lz4, linger 5 ms) as
+  fast as it goes, ended by ``flush()``.
+
+The load generator is a minimal asyncio HTTP client so that it takes little of the CPU the
+collector and the broker share on a small machine. The end offsets of the topic are
+checked against the number of events answered 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from cdpflow.codec import default_codec
+from cdpflow.settings import Topics
+from collector.intake import Normalizer
+from collector.producer import producer_config
+from collector.segment import segment_to_json
+from collector.settings import CollectorSettings
+
+WRITE_KEY = "bench-key"
+CATEGORIES = [f"cat-{i}" for i in range(30)]
+
+
+def messages(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """Segment ``track`` calls: 70 % product views, 20 % cart adds, 10 % custom events."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        category = rng.choice(CATEGORIES)
+        product = {
+            "product_id": f"{category}-{rng.randint(1, 50)}",
+            "category": category,
+            "price": 49.0,
+            "currency": "EUR",
+            "name": "Some product",
+        }
+        roll = rng.random()
+        event = "Product Viewed" if roll < 0.7 else "Product Added" if roll < 0.9 else "Wished"
+        out.append(
+            {
+                "type": "track",
+                "messageId": f"bench-{seed}-{i}",
+                "userId": f"c-{rng.randint(1, 5000)}",
+                "event": event,
+                "properties": product,
+                "timestamp": "2026-11-01T10:00:00.000Z",
+                "context": {
+                    "ip": "192.0.2.1",
+                    "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+                    "page": {"url": "https://shop.example/p/1"},
+                    "locale": "en-GB",
+                    "library": {"name": "analytics.js", "version": "4.1.0"},
+                },
+            }
+        )
+    return out
+
+
+def request_bytes(port: int, body: bytes) -> bytes:
+    import base64
+
+    auth = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+    head = (
+        f"POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {auth}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _worker(port: int, queue: list[bytes], latencies: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while queue:
+            payload = queue.pop()
+            started = time.perf_counter()
+            writer.write(payload)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                errors.append(status)
+    finally:
+        writer.close()
+
+
+async def _load(
+    port: int, bodies: list[bytes], connections: int
+) -> tuple[float, list[float], list[int]]:
+    queue = [request_bytes(port, b) for b in reversed(bodies)]
+    latencies: list[float] = []
+    errors: list[int] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(_worker(port, queue, latencies, errors) for _ in range(connections)))
+    return time.perf_counter() - started, latencies, errors
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("the collector exited during start-up")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the collector did not become ready in 30 s")
+
+
+def run_collector(
+    bootstrap: str,
+    topics: Topics,
+    msgs: list[dict[str, Any]],
+    batch: int,
+    connections: int,
+    port: int,
+) -> dict[str, float]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "CDPFLOW_TOPIC_EVENTS": topics.events,
+        "CDPFLOW_TOPIC_DLQ": topics.dead_letters,
+        "CDPFLOW_WRITE_KEYS": WRITE_KEY,
+    }
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+        [sys.executable, "-m", "collector.main", "--port", str(port), "--log-level", "warning"],
+        env=env,
+    )
+    try:
+        _wait_healthy(port, proc)
+        bodies = [
+            orjson.dumps({"batch": msgs[i : i + batch], "sentAt": "2026-11-01T10:00:01Z"})
+            for i in range(0, len(msgs), batch)
+        ]
+        warm = max(1, len(bodies) // 20)
+        asyncio.run(_load(port, bodies[:warm], connections))  # warm-up, not counted
+        elapsed, latencies, errors = asyncio.run(_load(port, bodies[warm:], connections))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    if errors:
+        raise SystemExit(f"{len(errors)} requests were not answered 200: {sorted(set(errors))}")
+    counted = sum(len(orjson.loads(b)["batch"]) for b in bodies[warm:])
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "rate": counted / elapsed,
+        "p50": q[49] * 1000,
+        "p99": q[98] * 1000,
+        "events": counted,
+        "stored": len(msgs),
+    }
+
+
+def run_ceiling(bootstrap: str, topic: str, msgs: list[dict[str, Any]]) -> float:
+    codec = default_codec()
+    normalizer = Normalizer(codec, Topics(events=topic))
+    encoded = [
+        normalizer.encode(segment_to_json(m, None, received_at=1_793_000_000_000)) for m in msgs
+    ]
+    settings = replace(CollectorSettings(), bootstrap_servers=bootstrap)
+    producer = Producer(producer_config(settings))
+    started = time.perf_counter()
+    for i, m in enumerate(encoded):
+        while True:
+            try:
+                producer.produce(m.topic, m.value, m.key)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        if i % 1000 == 0:
+            producer.poll(0)
+    left = producer.flush(60)
+    elapsed = time.perf_counter() - started
+    if left:
+        raise SystemExit(f"ceiling: {left} messages not delivered")
+    return len(encoded) / elapsed
+
+
+def end_offsets(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts
+        )
+    finally:
+        consumer.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=100_000)
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--port", type=int, default=18080)
+    args = p.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    tag = uuid.uuid4().hex[:8]
+    topics = Topics(events=f"bench-{tag}.events", dead_letters=f"bench-{tag}.dlq")
+    ceiling_topic = f"bench-{tag}.ceiling"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [topics.events, topics.dead_letters, ceiling_topic]
+    for future in admin.create_topics([NewTopic(t, 4, 1) for t in names]).values():
+        future.result(timeout=30)
+    try:
+        msgs = messages(args.events)
+        ceiling = run_ceiling(bootstrap, ceiling_topic, msgs)
+        result = run_collector(bootstrap, topics, msgs, args.batch, args.connections, args.port)
+        stored = end_offsets(bootstrap, topics.events)
+    finally:
+        admin.delete_topics(names)
+    print(
+        f"{args.events:,} events, batches of {args.batch}, {args.connections} connections; "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print("| run | events/s | p50 ms/request | p99 ms/request |")
+    print("|---|---:|---:|---:|")
+    print(f"| raw producer loop (ceiling) | {ceiling:,.0f} | | |")
+    print(
+        f"| collector `/v1/batch` | {result['rate']:,.0f} | {result['p50']:.1f} | "
+        f"{result['p99']:.1f} |"
+    )
+    print(
+        f"collector / ceiling: {result['rate'] / ceiling:.0%}; stored in topic: {stored:,} "
+        f"of {len(msgs):,} answered 200"
+    )
+
+
+if __name__ == "__main__":
+    main()
