@@ -7,6 +7,7 @@ the user can fix ends as one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import subprocess
@@ -19,6 +20,9 @@ from cdpflow.errors import CdpflowError, ConfigError
 from cdpflow.settings import Settings
 
 __all__ = ["main"]
+
+# Subcommands that own their argument parsing: `cdpflow serve ...` is `profile_api.main`.
+_DELEGATED = {"serve": "profile_api.main", "mailer": "mailer.main"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     rtest.add_argument("--until", help="move the clock to this time (ISO-8601) so timers fire; "
                        "default: the newest event")  # fmt: skip
 
+    # Listed here for --help; main() hands their arguments to their own parsers.
+    sub.add_parser("serve", help="profile API over cdp.profiles (see: cdpflow serve --help)")
+    sub.add_parser("mailer", help="email automation on cdp.triggers (see: cdpflow mailer --help)")
+
     topics = sub.add_parser("topics", help="manage the Kafka topics")
     tsub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
     create = tsub.add_parser("create", help="create the default topics if missing")
@@ -67,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        delegate = importlib.import_module(_DELEGATED[argv[0]])
+        return int(delegate.main(argv[1:]))
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -20,4 +20,4 @@ fi
 cleanup() { if [ "$started" = 1 ]; then bash docker/kafka-local.sh stop; fi; }
 trap cleanup EXIT
 
-"$VENV/bin/pytest" --doctest-modules state cdpflow tests "$@"
+"$VENV/bin/pytest" --doctest-modules state cdpflow profile_api mailer tests "$@"

@@ -1,0 +1,150 @@
+"""Settings of ``cdpflow mailer``: read from the environment once, in ``main()``.
+
+Kafka and topic names come from :class:`cdpflow.settings.Settings`; the mailer adds
+``CDPFLOW_MAILER_*``, ``CDPFLOW_SMTP_*`` and ``CDPFLOW_WEBHOOK_*`` (all listed in the
+README). Errors name the variable; secrets are never echoed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cdpflow.errors import ConfigError
+from cdpflow.settings import Settings
+from mailer.delivery import Backoff
+from mailer.policy import DAY_MS, PolicyConfig
+from mailer.quiet_hours import QuietHours
+from mailer.smtp import SmtpConfig
+from profile_api.secret import Secret
+
+__all__ = ["MailerSettings", "WebhookConfig"]
+
+DeliveryKind = Literal["smtp", "webhook"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    url: str
+    secret: Secret
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class MailerSettings:
+    """Everything the mailer process needs; one instance per process."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    triggers_topic: str = "cdp.triggers"
+    profiles_topic: str = "cdp.profiles"
+    dead_letter_topic: str = "cdp.events.dlq"
+    group_id: str = "cdpflow-mailer"
+    state_dir: Path = Path("var/mailer")
+    sender: str = "noreply@example.com"
+    shop_name: str = "Our shop"
+    delivery: DeliveryKind = "smtp"
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    webhook: WebhookConfig | None = None
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    backoff: Backoff = field(default_factory=Backoff)
+    profile_wait_ms: int = 5_000
+    dedupe_ttl_ms: int = 30 * DAY_MS
+    templates_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MailerSettings:
+        e = os.environ if env is None else env
+        shared = Settings.from_env(e)
+        r = _Reader(e)
+        d = cls()
+        delivery = r.text("CDPFLOW_MAILER_DELIVERY", d.delivery)
+        if delivery not in ("smtp", "webhook"):
+            raise ConfigError(
+                f"CDPFLOW_MAILER_DELIVERY must be 'smtp' or 'webhook', got {delivery!r}"
+            )
+        security = r.text("CDPFLOW_SMTP_SECURITY", d.smtp.security)
+        if security not in ("none", "starttls", "tls"):
+            raise ConfigError(
+                f"CDPFLOW_SMTP_SECURITY must be 'none', 'starttls' or 'tls', got {security!r}"
+            )
+        password = e.get("CDPFLOW_SMTP_PASSWORD", "")
+        smtp = SmtpConfig(
+            host=r.text("CDPFLOW_SMTP_HOST", d.smtp.host),
+            port=int(r.number("CDPFLOW_SMTP_PORT", d.smtp.port, 1, 65535)),
+            security=security,  # type: ignore[arg-type]  # checked above
+            username=e.get("CDPFLOW_SMTP_USER") or None,
+            password=Secret(password) if password else None,
+            timeout_s=r.number("CDPFLOW_SMTP_TIMEOUT_S", d.smtp.timeout_s, 0.1, 600),
+            sender_name=r.text("CDPFLOW_MAILER_SHOP_NAME", d.shop_name),
+        )
+        webhook = None
+        if delivery == "webhook":
+            url = r.text("CDPFLOW_WEBHOOK_URL", "")
+            secret = e.get("CDPFLOW_WEBHOOK_SECRET", "")
+            if not url.startswith(("https://", "http://")):
+                raise ConfigError("CDPFLOW_WEBHOOK_URL must be an http(s) URL for webhook delivery")
+            if len(secret) < 16:
+                raise ConfigError("CDPFLOW_WEBHOOK_SECRET must be at least 16 characters")
+            webhook = WebhookConfig(url, Secret(secret))
+        quiet_text = r.text("CDPFLOW_MAILER_QUIET_HOURS", "21:00-08:00")
+        try:
+            quiet = None if quiet_text.lower() == "off" else QuietHours.parse(quiet_text)
+        except ValueError as exc:
+            raise ConfigError(f"CDPFLOW_MAILER_QUIET_HOURS: {exc} (or 'off')") from None
+        sender = r.text("CDPFLOW_MAILER_FROM", d.sender)
+        if "@" not in sender:
+            raise ConfigError("CDPFLOW_MAILER_FROM must be an email address")
+        templates = r.text("CDPFLOW_MAILER_TEMPLATES_DIR", "")
+        if templates and not Path(templates).is_dir():
+            raise ConfigError("CDPFLOW_MAILER_TEMPLATES_DIR is not a directory")
+        return cls(
+            bootstrap_servers=shared.bootstrap_servers,
+            triggers_topic=shared.topics.triggers,
+            profiles_topic=shared.topics.profiles,
+            dead_letter_topic=shared.topics.dead_letters,
+            group_id=r.text("CDPFLOW_MAILER_GROUP", d.group_id),
+            state_dir=Path(r.text("CDPFLOW_MAILER_STATE_DIR", str(d.state_dir))),
+            sender=sender,
+            shop_name=r.text("CDPFLOW_MAILER_SHOP_NAME", d.shop_name),
+            delivery=delivery,  # type: ignore[arg-type]  # checked above
+            smtp=smtp,
+            webhook=webhook,
+            policy=PolicyConfig(
+                cap_count=int(r.number("CDPFLOW_MAILER_CAP", 1, 1, 1000)),
+                cap_window_ms=int(r.number("CDPFLOW_MAILER_CAP_WINDOW_MS", DAY_MS, 1, 1e13)),
+                quiet_hours=quiet,
+                max_delay_ms=int(r.number("CDPFLOW_MAILER_MAX_DELAY_MS", DAY_MS, 1, 1e13)),
+            ),
+            backoff=Backoff(
+                max_attempts=int(r.number("CDPFLOW_MAILER_MAX_ATTEMPTS", 4, 1, 100)),
+                base_s=r.number("CDPFLOW_MAILER_RETRY_BASE_S", 1.0, 0, 3600),
+                max_s=r.number("CDPFLOW_MAILER_RETRY_MAX_S", 30.0, 0, 3600),
+            ),
+            profile_wait_ms=int(r.number("CDPFLOW_MAILER_PROFILE_WAIT_MS", 5000, 0, 600_000)),
+            dedupe_ttl_ms=int(r.number("CDPFLOW_MAILER_DEDUPE_TTL_MS", 30 * DAY_MS, 1, 1e13)),
+            templates_dir=Path(templates) if templates else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    env: Mapping[str, str]
+
+    def text(self, name: str, default: str) -> str:
+        return self.env.get(name, "").strip() or default
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        """A number within ``[low, high]``; whole-number defaults give ints."""
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw) if isinstance(default, int) else float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
+        return value

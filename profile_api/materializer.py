@@ -1,0 +1,221 @@
+"""Fold the compacted ``cdp.profiles`` topic into a :class:`~state.store.ProfileStore`.
+
+The consumer is assigned every partition of the topic (no consumer group offsets): it
+starts at the offsets the store recorded, or at the beginning, and each batch of
+snapshots is written to the store *together with* the next offsets in one atomic
+:meth:`~state.store.ProfileStore.apply`. A restart therefore resumes exactly after the
+last applied record; a crash can never leave offsets ahead of the data.
+
+A null value (tombstone) erases the customer. A snapshot that does not decode is
+skipped with a warning naming its partition and offset (the store is a read model of a
+topic the dataflow writes; its dead letters are the dataflow's business).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from cdpflow.codec import AvroCodec, default_codec
+from cdpflow.errors import CdpflowError, CodecError
+from state.store import ProfileChange, ProfileStore, StoredProfile
+from state.store.exceptions import StoreError
+
+__all__ = ["Materializer", "MaterializerError", "topic_partitions"]
+
+log = logging.getLogger("cdpflow.materializer")
+
+
+class MaterializerError(CdpflowError):
+    """The profiles topic is missing or the broker does not answer."""
+
+    reason = "materializer"
+
+
+def topic_partitions(client: Consumer, topic: str, timeout_s: float = 10.0) -> list[int]:
+    """The partitions of ``topic``; :class:`MaterializerError` if it is missing or the
+    broker does not answer (a one-line error for ``main``)."""
+    try:
+        meta = client.list_topics(topic, timeout=timeout_s)
+    except KafkaException as exc:
+        raise MaterializerError(f"cannot list topic {topic}: broker unreachable") from exc
+    found = meta.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise MaterializerError(f"topic {topic} does not exist (run: cdpflow topics create)")
+    return sorted(found.partitions)
+
+
+class Materializer:
+    """Keeps ``store`` current with ``topic``; :meth:`catch_up` for bounded runs,
+    :meth:`start`/:meth:`stop` for a background thread."""
+
+    def __init__(
+        self,
+        store: ProfileStore,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        codec: AvroCodec | None = None,
+        batch_size: int = 500,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_erase: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_erase(customer_id)`` runs after a tombstone is applied, so a caller keeping
+        more about the customer (the mailer's send times) can forget it too."""
+        self._store = store
+        self._topic = topic
+        self._codec = codec or default_codec()
+        self._batch_size = batch_size
+        self._monotonic = monotonic
+        self._on_erase = on_erase
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": "cdpflow-profile-materializer",  # required; never committed
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                # A stored offset that retention removed restarts at the oldest record.
+                "auto.offset.reset": "earliest",
+                # Reaching the end is reported even when compaction left a gap before it.
+                "enable.partition.eof": True,
+            }
+        )
+        self._positions: dict[int, int] = {}
+        self._at_end: set[int] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.applied = 0
+        """Records (snapshots and tombstones) applied since this object was made."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether the store has caught up with the topic's end once since start-up."""
+        return self._ready.is_set()
+
+    def assign(self, timeout_s: float = 10.0) -> None:
+        """Assign every partition at the store's offsets (or the beginning)."""
+        partitions = topic_partitions(self._consumer, self._topic, timeout_s)
+        stored = self._store.offsets(self._topic)
+        self._positions = {p: stored.get(p, OFFSET_BEGINNING) for p in partitions}
+        self._consumer.assign(
+            [TopicPartition(self._topic, p, o) for p, o in sorted(self._positions.items())]
+        )
+
+    def poll_once(self, timeout_s: float = 0.5) -> int:
+        """Apply one batch of records; return how many were read."""
+        messages = self._consumer.consume(self._batch_size, timeout_s)
+        read = 0
+        changes: list[ProfileChange] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            err, at = msg.error(), msg.partition()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF and at is not None:
+                    self._at_end.add(at)
+                else:
+                    log.warning("profiles consumer error: %s", err.name())
+                continue
+            partition, offset = msg.partition(), msg.offset()
+            if partition is None or offset is None:  # pragma: no cover - only on errors
+                continue
+            self._at_end.discard(partition)
+            read += 1
+            change = self._change(msg.key(), msg.value(), partition, offset)
+            if change is not None:
+                changes.append(change)
+            offsets[(self._topic, partition)] = offset + 1
+            self._positions[partition] = offset + 1
+        if offsets:
+            self._store.apply(changes, offsets)
+            self.applied += len(changes)
+            if self._on_erase is not None:
+                for customer_id, profile in changes:
+                    if profile is None:
+                        self._on_erase(customer_id)
+        return read
+
+    def _change(
+        self, key: bytes | None, value: bytes | None, partition: int, offset: int
+    ) -> ProfileChange | None:
+        if value is None:
+            if not key:
+                log.warning("tombstone without a key skipped at %d:%d", partition, offset)
+                return None
+            return (key.decode(), None)
+        try:
+            name, record = self._codec.decode(value, logical=False)
+            if name != "cdp.ProfileSnapshot":
+                raise CodecError(f"expected cdp.ProfileSnapshot, got {name}")
+            profile = StoredProfile.from_snapshot(record)
+        except (CodecError, StoreError) as exc:
+            log.warning("snapshot skipped at %d:%d (%s: %s)", partition, offset, exc.reason, exc)
+            return None
+        return (profile.customer_id, profile)
+
+    def end_offsets(self, timeout_s: float = 10.0) -> dict[int, int]:
+        """The current end (high watermark) of every assigned partition."""
+        ends: dict[int, int] = {}
+        for p in self._positions:
+            try:
+                _, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self._topic, p), timeout=timeout_s
+                )
+            except KafkaException as exc:
+                raise MaterializerError(f"cannot read the end of {self._topic}") from exc
+            ends[p] = high
+        return ends
+
+    def caught_up(self, ends: dict[int, int]) -> bool:
+        """Every partition is at ``ends``, or the consumer reported reaching its end."""
+        return all(self._position(p) >= end or p in self._at_end for p, end in ends.items())
+
+    def _position(self, partition: int) -> int:
+        pos = self._positions.get(partition, OFFSET_BEGINNING)
+        return 0 if pos < 0 else pos
+
+    def catch_up(self, timeout_s: float = 30.0) -> int:
+        """Apply records until every partition reaches the end it had when called.
+
+        Returns the number of records read; raises :class:`MaterializerError` on timeout.
+        """
+        ends = self.end_offsets()
+        self._at_end.clear()  # only an end reached from now on counts
+        deadline = self._monotonic() + timeout_s
+        read = 0
+        while not self.caught_up(ends):
+            if self._monotonic() > deadline:
+                raise MaterializerError(
+                    f"did not reach the end of {self._topic} within {timeout_s:g} s"
+                )
+            read += self.poll_once(0.2)
+        self._ready.set()
+        return read
+
+    def start(self) -> None:
+        """Assign and follow the topic in a daemon thread until :meth:`stop`."""
+        self.assign()
+        self._thread = threading.Thread(target=self._run, name="materializer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        ends = self.end_offsets()
+        while not self._stop.is_set():
+            self.poll_once(0.5)
+            if not self.ready and self.caught_up(ends):
+                self._ready.set()
+                log.info("profile store caught up with %s", self._topic)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def close(self) -> None:
+        """Stop the thread, if any, and close the consumer (not the store)."""
+        self.stop()
+        self._consumer.close()

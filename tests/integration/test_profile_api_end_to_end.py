@@ -1,0 +1,145 @@
+"""Events on a real broker -> ``cdpflow run`` -> ``cdp.profiles`` -> ``cdpflow serve``:
+the profile API's answers match the last snapshot, and a restart resumes from the offsets
+kept in the store instead of re-reading the topic."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from confluent_kafka import Producer
+
+from cdpflow.codec import default_codec
+from cdpflow.settings import Settings
+from profile_api.materializer import Materializer
+from state.store import RocksProfileStore
+from tests.integration.conftest import read_topic, run_cdpflow, settings_env
+from tests.mailer.smtp_server import free_port
+
+TOKEN = "integration-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+MIN = 60_000
+
+
+def _events(j, t0: int) -> list[dict[str, Any]]:
+    ada = [
+        j("identify", t0, customer="ada",
+          payload={"email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace"}),
+        j("preference_updated", t0 + MIN, customer="ada",
+          payload={"preferences": {"interests": "premium,outdoor"}}),
+        j("order_completed", t0 + 2 * MIN, customer="ada",
+          payload={"order_id": "o-1", "revenue": 640.0, "currency": "EUR"}),
+        *[j(t=t0 + (3 + i) * MIN, customer="ada") for i in range(2)],
+    ]  # fmt: skip
+    ben = [j("identify", t0, customer="ben", payload={"email": "ben@example.com"})]
+    return [*ada, *ben]
+
+
+def _last_snapshots(settings: Settings) -> dict[str, dict[str, Any]]:
+    last: dict[str, dict[str, Any]] = {}
+    for name, _, msg in read_topic(settings, settings.topics.profiles):
+        if name == "cdp.ProfileSnapshot":
+            last[msg.key().decode()] = default_codec().decode(msg.value(), logical=False)[1]
+    return last
+
+
+def _serve(settings: Settings, store_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = settings_env(settings, CDPFLOW_API_TOKENS=TOKEN)
+    return subprocess.Popen(
+        [sys.executable, "-m", "profile_api.main", "--port", str(port), "--store-dir",
+         str(store_dir), "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"serve exited:\n{proc.communicate()[1][-3000:]}"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the profile API did not become ready")
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    # uvicorn shuts down gracefully (lifespan exit), then re-raises the signal it caught.
+    assert proc.returncode in (0, -signal.SIGTERM), err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    return err
+
+
+def test_profile_api_serves_the_last_snapshot_and_resumes_after_restart(
+    kafka_settings, produce_events, json_event_factory, tmp_path
+) -> None:
+    t0 = time.time_ns() // 1_000_000 - 60 * MIN
+    produce_events(kafka_settings, _events(json_event_factory, t0))
+    run_cdpflow(["run", "--until-end", "--no-recovery"], settings_env(kafka_settings))
+    last = _last_snapshots(kafka_settings)
+    assert set(last) == {"ada", "ben"}
+    # High revenue, a recent order and interest:premium put Ada in a shipped segment.
+    assert last["ada"]["segments"], last["ada"]["segments"]
+
+    store_dir, port = tmp_path / "store", free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _serve(kafka_settings, store_dir, port)
+    try:
+        _wait_ready(base, proc)
+        assert httpx.get(f"{base}/v1/profiles/ada").status_code == 401
+        for customer, snap in last.items():
+            got = httpx.get(f"{base}/v1/profiles/{customer}", headers=AUTH).json()
+            assert got["profile"] == orjson.loads(snap["profile_json"])
+            for name in ("customer_id", "email", "first_name", "last_name", "lifecycle",
+                         "tags", "segments", "event_time", "state_version"):  # fmt: skip
+                assert got[name] == snap[name], name
+        by_email = httpx.post(f"{base}/v1/profiles/lookup", json={"email": "ada@example.com"},
+                              headers=AUTH)  # fmt: skip
+        assert by_email.json()["customer_id"] == "ada"
+        for segment in last["ada"]["segments"]:
+            page = httpx.get(f"{base}/v1/segments/{segment}/members", headers=AUTH).json()
+            assert page["members"] == ["ada"]
+        assert httpx.get(f"{base}/v1/profiles/nobody", headers=AUTH).status_code == 404
+    finally:
+        err = _stop(proc)
+    assert "example.com" not in err.lower(), "an address reached the logs"
+
+    # Erase Ben (a tombstone on the compacted topic) and add a record that is no snapshot,
+    # then resume from the stored offsets: exactly the two new records are read.
+    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    producer.produce(kafka_settings.topics.profiles, None, b"ben")
+    producer.produce(kafka_settings.topics.profiles, b"\xc3\x01 not a snapshot", b"zed")
+    assert producer.flush(30) == 0
+    store = RocksProfileStore(store_dir)
+    feed = Materializer(store, kafka_settings.bootstrap_servers, kafka_settings.topics.profiles)
+    try:
+        feed.assign()
+        assert feed.catch_up() == 2
+        assert store.get("ben") is None
+        assert store.get("zed") is None  # skipped, but its offset is consumed
+        assert store.get("ada") is not None
+        ends = {p: end for p, end in feed.end_offsets().items() if end > 0}
+        assert store.offsets(kafka_settings.topics.profiles) == ends
+    finally:
+        feed.close()
+        store.close()
+
+
+def test_serve_refuses_to_start_without_tokens(kafka_settings) -> None:
+    env = {k: v for k, v in settings_env(kafka_settings).items() if k != "CDPFLOW_API_TOKENS"}
+    proc = subprocess.run([sys.executable, "-m", "profile_api.main"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert "CDPFLOW_API_TOKENS" in proc.stderr
+    assert os.environ.get("CDPFLOW_API_TOKENS") is None or TOKEN not in proc.stderr

@@ -1,0 +1,251 @@
+"""TriggerMailer: dedupe, consent, cap, quiet hours, retries and dead letters, with a
+scripted delivery, a list for dead letters, the in-memory profile store, a real ledger and
+a fake clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from cdpflow.codec import default_codec
+from mailer.dead_letters import MailerDeadLetter
+from mailer.delivery import Backoff
+from mailer.exceptions import PermanentDeliveryError, TransientDeliveryError
+from mailer.ledger import Ledger
+from mailer.message import OutgoingEmail
+from mailer.policy import DAY_MS, PolicyConfig
+from mailer.quiet_hours import QuietHours
+from mailer.sink import MailerConfig, TriggerMailer, TriggerMessage
+from mailer.templates import Renderer
+from state.store import MemoryProfileStore
+from tests.mailer.conftest import NOW
+
+
+@dataclass
+class Clock:
+    now: int = NOW
+    slept: list[float] = field(default_factory=list)
+
+    def __call__(self) -> int:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += int(seconds * 1000)
+
+
+@dataclass
+class Outbox:
+    errors: list[Exception] = field(default_factory=list)
+    sent: list[OutgoingEmail] = field(default_factory=list)
+    attempts: int = 0
+
+    def send(self, email: OutgoingEmail) -> None:
+        self.attempts += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        self.sent.append(email)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Letters:
+    letters: list[MailerDeadLetter] = field(default_factory=list)
+
+    def send(self, letter: MailerDeadLetter) -> None:
+        self.letters.append(letter)
+
+    def close(self) -> None:
+        pass
+
+
+class Profiles:
+    def __init__(self) -> None:
+        self.store = MemoryProfileStore()
+        self.refreshes = 0
+        self.arriving: list = []
+
+    def get(self, customer_id):
+        return self.store.get(customer_id)
+
+    def refresh(self) -> None:
+        self.refreshes += 1
+        if self.arriving:
+            self.store.apply([self.arriving.pop(0)], {})
+
+
+@dataclass
+class Rig:
+    mailer: TriggerMailer
+    clock: Clock
+    outbox: Outbox
+    letters: Letters
+    profiles: Profiles
+    ledger: Ledger
+    offset: int = 0
+
+    def add(self, record: dict | None = None, raw: bytes | None = None):
+        value = raw if raw is not None else default_codec().encode("cdp.Trigger", record)
+        self.offset += 1
+        return self.mailer.add(TriggerMessage(value, b"c-1", "cdp.triggers", 0, self.offset))
+
+
+@pytest.fixture
+def rig_factory(tmp_path, stored_profile_factory):
+    ledgers: list[Ledger] = []
+
+    def make(policy: PolicyConfig | None = None, max_attempts: int = 3) -> Rig:
+        clock, outbox, letters, profiles = Clock(), Outbox(), Letters(), Profiles()
+        profiles.store.apply([("c-1", stored_profile_factory())], {})
+        ledger = Ledger(tmp_path / f"ledger-{len(ledgers)}")
+        ledgers.append(ledger)
+        config = MailerConfig("shop@example.com", "Shop", policy or PolicyConfig(quiet_hours=None),
+                              Backoff(max_attempts, 1.0, 10.0), profile_wait_ms=2000)  # fmt: skip
+        mailer = TriggerMailer(config, ledger=ledger, profiles=profiles, renderer=Renderer(),
+                               delivery=outbox, dead_letters=letters, codec=default_codec(),
+                               now_ms=clock, sleep=clock.sleep)  # fmt: skip
+        return Rig(mailer, clock, outbox, letters, profiles, ledger)
+
+    yield make
+    for ledger in ledgers:
+        ledger.close()
+
+
+def test_a_trigger_is_sent_once_and_a_redelivery_sends_nothing(rig_factory, trigger_factory):
+    rig = rig_factory()
+    t = trigger_factory(trigger_id="t-1")
+    assert rig.add(t).status == "sent"
+    assert rig.add(t).status == "duplicate"
+    (email,) = rig.outbox.sent
+    assert (email.to, email.trigger_id, email.template) == ("ada@example.com", "t-1",
+                                                            "category_interest")  # fmt: skip
+    assert "sho-021" in email.text
+    assert rig.ledger.sends("c-1") == [NOW]
+
+
+def test_unsubscribed_and_unknown_customers_get_nothing(
+    rig_factory, trigger_factory, stored_profile_factory
+):
+    rig = rig_factory()
+    rig.profiles.store.apply([("c-1", stored_profile_factory(unsubscribed=True))], {})
+    assert rig.add(trigger_factory()).reason == "unsubscribed"
+    # Unknown: waited for up to profile_wait_ms after emission, then no consent known.
+    result = rig.add(trigger_factory(customer="c-404"))
+    assert (result.status, result.reason) == ("skipped", "no_profile")
+    assert rig.profiles.refreshes >= 1
+    assert rig.outbox.sent == []
+
+
+def test_a_profile_arriving_after_its_trigger_is_waited_for(
+    rig_factory, trigger_factory, stored_profile_factory
+):
+    rig = rig_factory()
+    rig.profiles.arriving.append(("c-2", stored_profile_factory("c-2", email="ben@example.com")))
+    assert rig.add(trigger_factory(customer="c-2")).status == "sent"
+    assert rig.outbox.sent[0].to == "ben@example.com"
+
+
+def test_the_frequency_cap_holds_across_rules(rig_factory, trigger_factory):
+    rig = rig_factory(PolicyConfig(cap_count=1, cap_window_ms=DAY_MS, quiet_hours=None))
+    assert rig.add(trigger_factory()).status == "sent"
+    rig.clock.now += DAY_MS - 1
+    second = rig.add(trigger_factory("abandoned_cart", emitted_at=rig.clock.now))
+    assert (second.status, second.reason) == ("skipped", "frequency_cap")
+    rig.clock.now += 1
+    assert rig.add(trigger_factory(emitted_at=rig.clock.now)).status == "sent"
+    assert len(rig.outbox.sent) == 2
+
+
+def test_a_refused_email_is_dead_lettered_at_once(rig_factory, trigger_factory):
+    rig = rig_factory()
+    rig.outbox.errors.append(PermanentDeliveryError("SMTP 550 on recipient", code=550))
+    result = rig.add(trigger_factory(trigger_id="t-9"))
+    assert (result.status, result.reason) == ("dead_lettered", "delivery_refused")
+    (letter,) = rig.letters.letters
+    assert (letter.reason, letter.trigger_id, letter.topic, letter.offset) == (
+        "delivery_refused", "t-9", "cdp.triggers", 1)  # fmt: skip
+    assert letter.error == "SMTP 550 on recipient after 1 attempt(s)"
+    assert default_codec().decode(letter.raw)[1]["trigger_id"] == "t-9"
+    assert rig.outbox.attempts == 1
+    assert rig.add(trigger_factory(trigger_id="t-9")).status == "duplicate"
+
+
+def test_transient_failures_are_retried_then_dead_lettered(rig_factory, trigger_factory):
+    rig = rig_factory(max_attempts=3)
+    rig.outbox.errors.extend(TransientDeliveryError("SMTP 451", code=451) for _ in range(3))
+    result = rig.add(trigger_factory())
+    assert (result.status, result.reason) == ("dead_lettered", "delivery_failed")
+    assert rig.outbox.attempts == 3
+    assert rig.clock.slept == [1.0, 2.0]
+    assert rig.letters.letters[0].error.endswith("after 3 attempt(s)")
+
+
+def test_a_transient_failure_then_success_sends_once(rig_factory, trigger_factory):
+    rig = rig_factory()
+    rig.outbox.errors.append(TransientDeliveryError("timeout"))
+    assert rig.add(trigger_factory()).status == "sent"
+    assert (rig.outbox.attempts, len(rig.outbox.sent)) == (2, 1)
+
+
+def test_quiet_hours_defer_and_run_due_sends_when_they_end(
+    rig_factory, trigger_factory, stored_profile_factory
+):
+    quiet = QuietHours.parse("00:00-23:59")  # quiet almost all day in UTC
+    rig = rig_factory(PolicyConfig(quiet_hours=quiet, max_delay_ms=2 * DAY_MS))
+    rig.profiles.store.apply([("c-1", stored_profile_factory(timezone="UTC"))], {})
+    t = trigger_factory(trigger_id="t-q")
+    assert rig.add(t).status == "deferred"
+    assert rig.add(t).status == "duplicate"
+    assert rig.mailer.run_due() == []
+    (item,) = rig.ledger.due(10**15)
+    rig.clock.now = item.due_ms
+    results = rig.mailer.run_due()
+    assert [(r.status, r.trigger_id) for r in results] == [("sent", "t-q")]
+    assert rig.ledger.due(10**15) == []
+    assert len(rig.outbox.sent) == 1
+
+
+def test_consent_is_checked_again_when_a_deferred_trigger_comes_due(
+    rig_factory, trigger_factory, stored_profile_factory
+):
+    rig = rig_factory(PolicyConfig(quiet_hours=QuietHours.parse("00:00-23:59"),
+                                   max_delay_ms=2 * DAY_MS))  # fmt: skip
+    rig.profiles.store.apply([("c-1", stored_profile_factory(timezone="UTC"))], {})
+    rig.add(trigger_factory())
+    rig.profiles.store.apply([("c-1", stored_profile_factory(unsubscribed=True))], {})
+    rig.clock.now += DAY_MS
+    assert [r.reason for r in rig.mailer.run_due()] == ["unsubscribed"]
+    assert rig.outbox.sent == []
+
+
+def test_undecodable_messages_are_dead_lettered_and_tag_changes_ignored(rig_factory):
+    rig = rig_factory()
+    result = rig.add(raw=b"\xc3\x01 not avro")
+    assert (result.status, result.reason) == ("dead_lettered", "unknown_schema")
+    assert rig.letters.letters[0].raw == b"\xc3\x01 not avro"
+    change = default_codec().encode("cdp.TagChange", {
+        "change_id": "x", "customer_id": "c-1", "tag": "vip", "added": True, "reason": "r",
+        "event_time": 0, "emitted_at": 0})  # fmt: skip
+    assert rig.add(raw=change).status == "ignored"
+
+
+@pytest.mark.parametrize(
+    ("rule", "attributes"),
+    [("segment_entered", {"segment": "vip"}), ("lifecycle_change", {"to": '"active"'})],
+)
+def test_rules_without_a_template_are_skipped(rig_factory, trigger_factory, rule, attributes):
+    rig = rig_factory()
+    result = rig.add(trigger_factory(rule, attributes=attributes))
+    assert (result.status, result.reason) == ("skipped", "no_template")
+    assert rig.outbox.attempts == 0
+
+
+def test_a_win_back_trigger_is_sent_with_its_template(rig_factory, trigger_factory):
+    rig = rig_factory()
+    t = trigger_factory("win_back", category=None, product_ids=[],
+                        attributes={"from": "active", "to": "lapsed"})  # fmt: skip
+    assert rig.add(t).reason == "win_back"
+    assert rig.outbox.sent[0].subject == "Ada, we miss you at Shop"

@@ -1,0 +1,46 @@
+"""``cdpflow serve`` settings and start-up errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdpflow.errors import ConfigError
+from profile_api import main as api_main
+from profile_api.secret import Secret
+from profile_api.settings import ApiSettings
+
+TOKEN = "a-token-of-16-chars+"
+
+
+def test_from_env_reads_the_api_and_shared_variables(tmp_path) -> None:
+    s = ApiSettings.from_env({"CDPFLOW_API_TOKENS": f"{TOKEN}, second-token-0123456",
+                              "CDPFLOW_API_PORT": "9000", "CDPFLOW_API_STORE_DIR": str(tmp_path),
+                              "CDPFLOW_TOPIC_PROFILES": "p.topic",
+                              "KAFKA_BOOTSTRAP_SERVERS": "k:1"})  # fmt: skip
+    assert [t.reveal() for t in s.tokens] == [TOKEN, "second-token-0123456"]
+    assert (s.port, s.store_dir, s.profiles_topic, s.bootstrap_servers) == (
+        9000, tmp_path, "p.topic", "k:1")  # fmt: skip
+    assert TOKEN not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [({}, "CDPFLOW_API_TOKENS"), ({"CDPFLOW_API_TOKENS": "short"}, "16 characters"),
+     ({"CDPFLOW_API_TOKENS": TOKEN, "CDPFLOW_API_PORT": "70000"}, "CDPFLOW_API_PORT")],
+)  # fmt: skip
+def test_bad_settings_name_the_variable_not_the_token(env, names) -> None:
+    with pytest.raises(ConfigError, match=names) as info:
+        ApiSettings.from_env(env)
+    assert "short" not in str(info.value)
+
+
+def test_secret_hides_its_value() -> None:
+    assert "x" not in f"{Secret('xxxx')!s} {Secret('xxxx')!r}"
+
+
+def test_main_reports_a_config_error_as_one_line_and_status_2(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("CDPFLOW_API_TOKENS", raising=False)
+    assert api_main.main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cdpflow serve: error: CDPFLOW_API_TOKENS")
+    assert err.count("\n") == 1
