@@ -9,7 +9,8 @@ end and writes to fresh output topics:
 - ceiling: a confluent-kafka consume -> produce loop of the same bytes (one process);
 - framework: Bytewax ``KafkaSource -> KafkaSink`` doing no work (in-process);
 - cdpflow: the full dataflow in-process, then ``cdpflow run`` with 1 and 2 processes
-  (process start-up included, so those two compare with each other);
+  (process start-up included, so those two compare with each other), and ``cdpflow
+  replay`` (with recovery snapshots, like a live run with recovery) beside them;
 - latency: events produced at a fixed rate with ``event_time`` = now; a trigger's
   latency is its Kafka timestamp minus the event time of the view that fired it.
 """
@@ -129,6 +130,22 @@ def cdpflow_cli(settings: Settings, n: int, processes: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+def cdpflow_replay(settings: Settings, n: int) -> float:
+    """``cdpflow replay`` over the same topic into a fresh recovery directory."""
+    import tempfile
+
+    t = settings.topics
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+           "CDPFLOW_TOPIC_EVENTS": t.events, "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
+           "CDPFLOW_TOPIC_PROFILES": t.profiles, "CDPFLOW_TOPIC_DLQ": t.dead_letters}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "cdpflow.cli", "replay", "--triggers", "none",
+               "--recovery-dir", f"{tmp}/replay"]  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+        return n / (time.perf_counter() - start)
+
+
 def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
     """Trigger latency (ms) with the dataflow tailing, events at ``rate``/s."""
     t = settings.topics
@@ -202,6 +219,7 @@ def main() -> None:
     rows["cdpflow, in-process"] = cdpflow_inprocess(fresh("i"), args.events)
     rows["cdpflow run, 1 process"] = cdpflow_cli(fresh("p1"), args.events, 1)
     rows["cdpflow run, 2 processes"] = cdpflow_cli(fresh("p2"), args.events, 2)
+    rows["cdpflow replay, 1 process"] = cdpflow_replay(fresh("r"), args.events)
     lat_settings = replace(base, topics=_topics(admin, "lat"))
     lat = sorted(latency(lat_settings, args.rate, 10))
 

@@ -38,20 +38,37 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--all", action="store_true", help="list every tag change")
 
     run = sub.add_parser("run", help="run the dataflow against Kafka")
-    run.add_argument("-p", "--processes", type=int, default=1,
-                     help="worker processes on this machine (default 1)")  # fmt: skip
+    run.add_argument(
+        "-p",
+        "--processes",
+        type=int,
+        default=1,
+        help="worker processes on this machine (default 1)",
+    )
     run.add_argument("-w", "--workers-per-process", type=int, default=1)
-    run.add_argument("--recovery-dir", type=Path,
-                     help="state snapshots and offsets (default $CDPFLOW_RECOVERY_DIR "
-                          "or var/recovery); created on first run")  # fmt: skip
-    run.add_argument("--no-recovery", action="store_true",
-                     help="keep state in memory only (a restart starts from scratch)")  # fmt: skip
-    run.add_argument("--until-end", action="store_true",
-                     help="stop at the end of the events topic instead of tailing it")  # fmt: skip
+    run.add_argument(
+        "--recovery-dir",
+        type=Path,
+        help="state snapshots and offsets (default $CDPFLOW_RECOVERY_DIR "
+        "or var/recovery); created on first run",
+    )
+    run.add_argument(
+        "--no-recovery",
+        action="store_true",
+        help="keep state in memory only (a restart starts from scratch)",
+    )
+    run.add_argument(
+        "--until-end",
+        action="store_true",
+        help="stop at the end of the events topic instead of tailing it",
+    )
     run.add_argument("-i", "--process-id", type=int, help=argparse.SUPPRESS)
-    run.add_argument("-a", "--addresses",
-                     help="host:port of every process, ';'-separated, for a cluster across "
-                          "machines (with -i); default: loopback ports from 2101")  # fmt: skip
+    run.add_argument(
+        "-a",
+        "--addresses",
+        help="host:port of every process, ';'-separated, for a cluster across "
+        "machines (with -i); default: loopback ports from 2101",
+    )
 
     rules = sub.add_parser("rules", help="check or try out a rules file")
     rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
@@ -60,8 +77,50 @@ def _parser() -> argparse.ArgumentParser:
     rtest = rsub.add_parser("test", help="print what a sequence of events produces")
     rtest.add_argument("file", type=Path)
     rtest.add_argument("--events", type=Path, required=True, help="JSONL events, one per line")
-    rtest.add_argument("--until", help="move the clock to this time (ISO-8601) so timers fire; "
-                       "default: the newest event")  # fmt: skip
+    rtest.add_argument(
+        "--until",
+        help="move the clock to this time (ISO-8601) so timers fire; default: the newest event",
+    )
+
+    rp = sub.add_parser("replay", help="rebuild profiles from history (the same dataflow)")
+    rp.add_argument("--since", help="first message time (ISO-8601); default: the earliest")
+    rp.add_argument("--until", help="stop before this message time; default: the end now")
+    rp.add_argument(
+        "--from-archive",
+        type=Path,
+        metavar="DIR",
+        help="replay an archive written by 'cdpflow archive' instead of the topic",
+    )
+    rp.add_argument(
+        "--recovery-dir",
+        type=Path,
+        help="fresh state directory (default var/replay-<time>); cut over by "
+        "running 'cdpflow run --recovery-dir' on it",
+    )
+    rp.add_argument(
+        "--force",
+        action="store_true",
+        help="allow the live recovery directory, or continue an existing replay",
+    )
+    rp.add_argument(
+        "--triggers",
+        choices=["none", "fresh", "all"],
+        default="fresh",
+        help="which triggers to emit (default fresh: within --fresh-horizon of now)",
+    )
+    rp.add_argument("--fresh-horizon", default="24h", help="default 24h")
+    rp.add_argument(
+        "--diff",
+        action="store_true",
+        help="write nothing; compare the replayed profiles with the live ones",
+    )
+    rp.add_argument("-w", "--workers-per-process", type=int, default=1)
+
+    ar = sub.add_parser("archive", help="copy the events topic into Avro container files")
+    ar.add_argument("dir", type=Path)
+    ar.add_argument("--since", help="first message time (ISO-8601)")
+    ar.add_argument("--until", help="stop before this message time")
+    ar.add_argument("--per", choices=["hour", "day"], default="hour", help="one file per ...")
 
     # Listed here for --help; main() hands their arguments to their own parsers.
     sub.add_parser("serve", help="profile API over cdp.profiles (see: cdpflow serve --help)")
@@ -90,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _topics(args, settings)
         if args.command == "rules":
             return _rules(args, settings)
+        if args.command == "replay":
+            return _replay(args, settings)
+        if args.command == "archive":
+            return _archive(args, settings)
     except CdpflowError as exc:
         first, *more = str(exc).splitlines() or [type(exc).__name__]
         hint = f" (+{len(more)} more; see cdpflow rules check)" if more else ""
@@ -121,6 +184,48 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
             print(exc, file=sys.stderr)  # every problem, one per line
             return 2
     return rules_cli.test(args.file, args.events, args.until, settings, sys.stdout)
+
+
+def _time(value: str | None, flag: str) -> int | None:
+    from cdpflow.json_events import parse_time
+
+    return None if value is None else parse_time(value, flag)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from cdpflow.replay import ReplayOptions, replay
+    from state.rules.expressions import parse_duration
+
+    if args.workers_per_process < 1:
+        raise ConfigError("--workers-per-process must be at least 1")
+    opts = ReplayOptions(
+        since_ms=_time(args.since, "--since"),
+        until_ms=_time(args.until, "--until"),
+        archive=args.from_archive,
+        recovery_dir=args.recovery_dir,
+        force=args.force,
+        triggers=args.triggers,
+        fresh_horizon_ms=parse_duration(args.fresh_horizon),
+        diff=args.diff,
+        workers=args.workers_per_process,
+    )
+    return replay(settings, opts, sys.stdout)
+
+
+def _archive(args: argparse.Namespace, settings: Settings) -> int:
+    from cdpflow.archive import archive_topic
+
+    written = archive_topic(
+        settings.bootstrap_servers,
+        settings.topics.events,
+        args.dir,
+        since_ms=_time(args.since, "--since"),
+        until_ms=_time(args.until, "--until"),
+        granularity=args.per,
+    )
+    for p, n in sorted(written.items()):
+        print(f"{settings.topics.events}/{p}: {n} messages archived")
+    return 0
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
@@ -160,8 +265,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if recovery_dir is not None:
         _init_recovery(recovery_dir, settings.recovery_partitions)
         recovery = RecoveryConfig(str(recovery_dir))
-    flow = build_flow(kafka_source(settings, until_end=args.until_end), kafka_sink(settings),
-                      settings)  # fmt: skip
+    flow = build_flow(
+        kafka_source(settings, until_end=args.until_end), kafka_sink(settings), settings
+    )
     addresses = args.addresses.split(";") if args.addresses else None
     cli_main(
         flow,

@@ -11,6 +11,8 @@ testing source and sink.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
@@ -22,6 +24,7 @@ from flows.clock import Clock, system_clock_ms
 from flows.decode import SourceItem, decode
 from flows.encode import Encoder, SinkMessage
 from flows.profile_step import profiles
+from state import Trigger
 
 __all__ = ["build_flow"]
 
@@ -34,7 +37,13 @@ def build_flow(
     codec: AvroCodec | None = None,
     clock: Clock = system_clock_ms,
     flow_id: str = "cdpflow",
+    keep_trigger: Callable[[Trigger], bool] | None = None,
+    end_at_stream_time: bool = False,
 ) -> Dataflow:
+    """``keep_trigger``: a filter for triggers (replay's ``--triggers`` policy); tag changes
+    and profiles always flow. ``end_at_stream_time``: at the end of a bounded input, let
+    the moments happen up to the newest event time only (replay), instead of up to the
+    wall clock (a bounded live run)."""
     codec = codec or default_codec()
     encoder = Encoder(codec, settings.topics, clock)
     flow = Dataflow(flow_id)
@@ -48,7 +57,13 @@ def build_flow(
         clock,
         settings.profile_flush_ms,
         settings.timer_grace_ms,
+        end_at_stream_time,
     )
+    if keep_trigger is not None:
+        policy = keep_trigger
+        outputs = op.filter(
+            "trigger_policy", outputs, lambda kv: not isinstance(kv[1], Trigger) or policy(kv[1])
+        )
     encoded = op.map("encode", outputs, encoder.output)
     dead = op.map("dead_letters", decoded.errs, encoder.dead_letter)
     op.output("out", op.merge("all_out", encoded, dead), sink)

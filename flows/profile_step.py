@@ -69,8 +69,10 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         stream: StreamClock,
         flush_ms: int,
         grace_ms: int,
+        end_at_stream_time: bool,
         resume: Snapshot | None,
     ) -> None:
+        self._end_at_stream_time = end_at_stream_time
         self._cfg = cfg
         self._stream = stream
         self._clock = stream.wall
@@ -139,8 +141,11 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list[Output], bool]:
-        """End of a bounded input: the moments up to now happen, and the snapshot goes out."""
-        return self._catch_up(self._clock()) + self._drain(), StatefulBatchLogic.RETAIN
+        """End of a bounded input: the moments up to now (a replay: up to the newest event
+        time) happen, and the snapshot goes out."""
+        end = self._stream.newest if self._end_at_stream_time else self._clock()
+        out = [] if end is None else self._catch_up(end)
+        return out + self._drain(), StatefulBatchLogic.RETAIN
 
     def _catch_up(self, now: int) -> list[Output]:
         if self._frozen is not None:
@@ -203,10 +208,13 @@ def profiles(
     clock: Clock,
     flush_ms: int,
     grace_ms: int,
+    end_at_stream_time: bool = False,
 ) -> KeyedStream[Output]:
     """Apply each key's events to its profile; emit triggers, tag changes and rejections
     at once, and coalesced profile snapshots at most every ``flush_ms`` per key."""
     stream = StreamClock(clock)  # one per process: every key's logic shares it
     return op.stateful_batch(
-        "state", up, lambda resume: _ProfileLogic(cfg, stream, flush_ms, grace_ms, resume)
+        "state",
+        up,
+        lambda resume: _ProfileLogic(cfg, stream, flush_ms, grace_ms, end_at_stream_time, resume),
     )

@@ -43,5 +43,10 @@ class StreamClock:
         wall = self._wall()
         return min(wall, self._newest + max(0, wall - self._seen_at))
 
+    @property
+    def newest(self) -> int | None:
+        """The newest event time seen, exactly (a replay ends there, deterministically)."""
+        return self._newest
+
     def wall(self) -> int:
         return self._wall()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -140,3 +141,38 @@ def run_cdpflow(args: list[str], env: dict[str, str], timeout: float = 180) -> N
         timeout=timeout, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, f"cdpflow {' '.join(args)} failed:\n{proc.stderr[-3000:]}"
+
+
+def produce_messages(settings: Settings, msgs: list, per_second: float | None = None) -> None:
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5})
+    for i, m in enumerate(msgs):
+        producer.produce(settings.topics.events, m.value, m.key)
+        producer.poll(0)
+        if per_second and i % 50 == 49:
+            time.sleep(50 / per_second)
+    assert producer.flush(30) == 0
+
+
+def fresh_outputs(admin, settings: Settings) -> Settings:
+    """Same events topic, new output topics: a second run's results stay apart."""
+    tag = uuid.uuid4().hex[:8]
+    topics = replace(
+        settings.topics,
+        triggers=f"{settings.topics.triggers}.{tag}",
+        profiles=f"{settings.topics.profiles}.{tag}",
+        dead_letters=f"{settings.topics.dead_letters}.{tag}",
+    )
+    specs = [NewTopic(t, 2, 1) for t in (topics.triggers, topics.profiles, topics.dead_letters)]
+    for future in admin.create_topics(specs).values():
+        future.result(timeout=30)
+    return replace(settings, topics=topics)
+
+
+def final_outputs(settings: Settings) -> tuple[dict[bytes, str], list[str]]:
+    profiles = {}
+    for name, record, msg in read_topic(settings, settings.topics.profiles):
+        assert name == "cdp.ProfileSnapshot"
+        profiles[msg.key()] = record["profile_json"]  # per-partition order: the last wins
+    triggers = [r["trigger_id"] for n, r, _ in read_topic(settings, settings.topics.triggers)
+                if n == "cdp.Trigger"]  # fmt: skip
+    return profiles, triggers

@@ -13,70 +13,38 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
-
-from confluent_kafka import Producer
-from confluent_kafka.admin import NewTopic
 
 from bench.workload import encoded_events
 from cdpflow.codec import default_codec
 from cdpflow.settings import Settings
-from tests.integration.conftest import read_topic, run_cdpflow, settings_env
+from tests.integration.conftest import (
+    final_outputs,
+    fresh_outputs,
+    produce_messages,
+    read_topic,
+    run_cdpflow,
+    settings_env,
+)
 
 EVENTS = 4_000
 CUSTOMERS = 150
 FAST_EPOCHS = {"CDPFLOW_SNAPSHOT_INTERVAL_S": "0.3", "CDPFLOW_PROFILE_FLUSH_MS": "200"}
 
 
-def _produce(settings: Settings, msgs: list, per_second: float | None = None) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5})
-    for i, m in enumerate(msgs):
-        producer.produce(settings.topics.events, m.value, m.key)
-        producer.poll(0)
-        if per_second and i % 50 == 49:
-            time.sleep(50 / per_second)
-    assert producer.flush(30) == 0
-
-
-def _outputs_to_fresh_topics(admin, settings: Settings) -> Settings:
-    """Same events topic, new output topics: a second run's results stay apart."""
-    tag = uuid.uuid4().hex[:8]
-    topics = replace(
-        settings.topics,
-        triggers=f"{settings.topics.triggers}.{tag}",
-        profiles=f"{settings.topics.profiles}.{tag}",
-        dead_letters=f"{settings.topics.dead_letters}.{tag}",
-    )
-    specs = [NewTopic(t, 2, 1) for t in (topics.triggers, topics.profiles, topics.dead_letters)]
-    for future in admin.create_topics(specs).values():
-        future.result(timeout=30)
-    return replace(settings, topics=topics)
-
-
-def _final(settings: Settings) -> tuple[dict[bytes, str], list[str]]:
-    profiles = {}
-    for name, record, msg in read_topic(settings, settings.topics.profiles):
-        assert name == "cdp.ProfileSnapshot"
-        profiles[msg.key()] = record["profile_json"]  # per-partition order: the last wins
-    triggers = [r["trigger_id"] for n, r, _ in read_topic(settings, settings.topics.triggers)
-                if n == "cdp.Trigger"]  # fmt: skip
-    return profiles, triggers
-
-
 def _clean_run(kafka_admin, settings: Settings, tmp_path: Path, *args: str):
-    clean = _outputs_to_fresh_topics(kafka_admin, settings)
+    clean = fresh_outputs(kafka_admin, settings)
     run_cdpflow(["run", "--until-end", "--recovery-dir", str(tmp_path / f"clean-{uuid.uuid4()}"),
                  *args], settings_env(clean, **FAST_EPOCHS))  # fmt: skip
-    return _final(clean)
+    return final_outputs(clean)
 
 
 def test_sigkill_mid_stream_then_restart_equals_a_clean_run(kafka_admin, kafka_settings, tmp_path):
     msgs = encoded_events(default_codec(), EVENTS, CUSTOMERS, seed=11)
     recovery = tmp_path / "recovery"
     env = settings_env(kafka_settings, **FAST_EPOCHS)
-    _produce(kafka_settings, msgs[:1000])
-    producer = threading.Thread(target=_produce, args=(kafka_settings, msgs[1000:], 400.0))
+    produce_messages(kafka_settings, msgs[:1000])
+    producer = threading.Thread(target=produce_messages, args=(kafka_settings, msgs[1000:], 400.0))
     producer.start()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cdpflow.cli", "run", "--recovery-dir", str(recovery)],
@@ -103,7 +71,7 @@ def test_sigkill_mid_stream_then_restart_equals_a_clean_run(kafka_admin, kafka_s
     )
     run_cdpflow(["run", "--until-end", "--recovery-dir", str(recovery)], env)
 
-    profiles, triggers = _final(kafka_settings)
+    profiles, triggers = final_outputs(kafka_settings)
     clean_profiles, clean_triggers = _clean_run(kafka_admin, kafka_settings, tmp_path)
     assert crashed_profiles_before_restart > 0
     assert set(clean_profiles) == {m.key for m in msgs}
@@ -115,7 +83,7 @@ def test_sigkill_mid_stream_then_restart_equals_a_clean_run(kafka_admin, kafka_s
 
 def test_two_processes_equal_one(kafka_admin, kafka_settings, tmp_path) -> None:
     msgs = encoded_events(default_codec(), 2_000, 120, seed=5)
-    _produce(kafka_settings, msgs)
+    produce_messages(kafka_settings, msgs)
     one = _clean_run(kafka_admin, kafka_settings, tmp_path)
     two = _clean_run(kafka_admin, kafka_settings, tmp_path, "--processes", "2")
     assert set(one[0]) == {m.key for m in msgs}
