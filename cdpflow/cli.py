@@ -22,7 +22,7 @@ from cdpflow.settings import Settings
 __all__ = ["main"]
 
 # Subcommands that own their argument parsing: `cdpflow serve ...` is `profile_api.main`.
-_DELEGATED = {"serve": "profile_api.main", "mailer": "mailer.main"}
+_DELEGATED = {"collect": "collector.main", "serve": "profile_api.main", "mailer": "mailer.main"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--per", choices=["hour", "day"], default="hour", help="one file per ...")
 
     # Listed here for --help; main() hands their arguments to their own parsers.
+    sub.add_parser(
+        "collect", help="HTTP collector: Segment-compatible API, signed webhooks (--help)"
+    )
     sub.add_parser("serve", help="profile API over cdp.profiles (see: cdpflow serve --help)")
     sub.add_parser("mailer", help="email automation on cdp.triggers (see: cdpflow mailer --help)")
 

@@ -12,6 +12,15 @@ export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT
 "$VENV/bin/ruff" format --check .
 "$VENV/bin/mypy"
 
+# The browser tests drive Debian's chromium (headless); install it once if missing.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing (apt-get install chromium); browser tests will fail under CI" >&2
+  fi
+fi
+
 started=0
 if ! bash docker/kafka-local.sh status >/dev/null 2>&1; then
   bash docker/kafka-local.sh start
@@ -20,4 +29,4 @@ fi
 cleanup() { if [ "$started" = 1 ]; then bash docker/kafka-local.sh stop; fi; }
 trap cleanup EXIT
 
-"$VENV/bin/pytest" --doctest-modules state cdpflow profile_api mailer tests "$@"
+"$VENV/bin/pytest" --doctest-modules state cdpflow collector profile_api mailer tests "$@"

@@ -1,0 +1,181 @@
+"""The collector application, assembled: routes, middleware, error mapping, lifespan.
+
+>>> from collector.settings import CollectorSettings, Secret
+>>> app = create_app(CollectorSettings(write_keys=(Secret(b"k"),)))
+>>> sorted(r.path for r in app.routes if r.path.startswith("/v1/") and len(r.path) > 6)
+['/v1/alias', '/v1/batch', '/v1/group', '/v1/identify', '/v1/import', '/v1/page', \
+'/v1/screen', '/v1/track', '/v1/webhooks/{source}']
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cdpflow.codec import default_codec
+from collector import endpoints
+from collector.endpoints import Services
+from collector.exceptions import CollectorError
+from collector.gate import InFlightGate
+from collector.intake import Normalizer
+from collector.logs import log
+from collector.metrics import Metrics
+from collector.producer import EventSink, KafkaSink
+from collector.settings import CollectorSettings
+
+__all__ = ["create_app"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(
+    settings: CollectorSettings,
+    sink: EventSink | None = None,
+    *,
+    now_ms: Callable[[], int] | None = None,
+    now_s: Callable[[], float] = time.time,
+) -> Starlette:
+    """The app; ``sink`` defaults to a :class:`KafkaSink` started and flushed by the lifespan."""
+    metrics = Metrics()
+    if sink is None:
+        sink = KafkaSink(settings, on_broker_down=_log_broker_down)
+    services = Services(
+        settings=settings,
+        normalizer=Normalizer(default_codec(), settings.topics),
+        sink=sink,
+        gate=InFlightGate(
+            settings.max_in_flight_bytes, settings.overload_retry_after_s, metrics.in_flight_bytes
+        ),
+        metrics=metrics,
+        now_ms=now_ms or (lambda: time.time_ns() // 1_000_000),
+        now_s=now_s,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services.sink.start()
+        log(logging.INFO, "collector started", topic=settings.topics.events)
+        try:
+            yield
+        finally:
+            left = services.sink.close(10.0)
+            log(logging.INFO, "collector stopped", unsent=left)
+
+    routes = [
+        Route("/v1/track", endpoints.track, methods=["POST"]),
+        Route("/v1/identify", endpoints.identify, methods=["POST"]),
+        Route("/v1/page", endpoints.page, methods=["POST"]),
+        Route("/v1/screen", endpoints.screen, methods=["POST"]),
+        Route("/v1/group", endpoints.group, methods=["POST"]),
+        Route("/v1/alias", endpoints.alias, methods=["POST"]),
+        Route("/v1/batch", endpoints.batch, methods=["POST"]),
+        Route("/v1/import", endpoints.batch, methods=["POST"]),
+        # analytics.js (analytics-next) posts single calls to one-letter paths, batches to /b.
+        Route("/v1/b", endpoints.batch, methods=["POST"]),
+        *(
+            Route(f"/v1/{kind[0]}", getattr(endpoints, kind), methods=["POST"])
+            for kind in ("track", "identify", "page", "screen", "group", "alias")
+        ),
+        Route("/v1/webhooks/{source}", endpoints.webhook, methods=["POST"]),
+        Route("/healthz", endpoints.healthz),
+        Route("/readyz", endpoints.readyz),
+        Route("/metrics", endpoints.metrics),
+        Route("/openapi.json", endpoints.openapi),
+        Route("/demo", endpoints.demo),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    middleware = [
+        Middleware(RequestMetrics, metrics=metrics),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["POST", "GET"],
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={CollectorError: collector_error},
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
+
+
+async def collector_error(request: Request, exc: Exception) -> Response:
+    """The one place where a refusal becomes a status code."""
+    if not isinstance(exc, CollectorError):  # pragma: no cover - registered for it only
+        raise exc
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="cdpflow"'
+    services: Services = request.app.state.services
+    services.metrics.rejects.labels(exc.reason).inc()
+    log(
+        logging.INFO,
+        "request refused",
+        path=request.url.path,
+        status=exc.status,
+        reason=exc.reason,
+        error=str(exc),
+    )
+    return JSONResponse(
+        {"success": False, "reason": exc.reason, "error": str(exc)},
+        status_code=exc.status,
+        headers=headers,
+    )
+
+
+class RequestMetrics:
+    """Counts answers by endpoint and status; logs them (no client address, no body)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            endpoint = getattr(scope.get("endpoint"), "__name__", "unmatched")
+            self.metrics.requests.labels(endpoint, str(status)).inc()
+            log(
+                logging.DEBUG,
+                "request",
+                endpoint=endpoint,
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+def _log_broker_down(code: str) -> None:
+    log(logging.WARNING, "kafka unreachable: answering 503", code=code)

@@ -1,0 +1,115 @@
+"""From JSON events to Kafka messages: validate each, keep the good, dead-letter the bad.
+
+Every event goes through :func:`cdpflow.json_events.record_from_json` (normalization and
+the ``cdp.Event`` schema) and is encoded with the codec; its key is the customer id, else
+the anonymous id. In a batch, an event that fails becomes a ``cdp.DeadLetter`` on the
+dead-letter topic (reason, message naming the field, the item's JSON bytes, key,
+``source_topic`` = ``http:<path>``) and is reported by its index; its siblings go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from cdpflow.codec import AvroCodec
+from cdpflow.errors import EventValidationError
+from cdpflow.json_events import record_from_json
+from cdpflow.settings import Topics
+from collector.producer import OutMessage
+from flows.dead_letters import DeadLetter, Origin
+
+__all__ = ["Intake", "Normalizer", "Rejected"]
+
+Json = dict[str, Any]
+#: Turns one request item into the JSON event(s) it stands for; raises EventValidationError.
+ItemMapper = Callable[[Any], list[Json]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    index: int
+    reason: str
+    error: str
+
+    def to_json(self) -> Json:
+        return {"index": self.index, "reason": self.reason, "error": self.error}
+
+
+@dataclass(slots=True)
+class Intake:
+    """What one request produces: events, dead letters, and the per-index rejects."""
+
+    messages: list[OutMessage] = field(default_factory=list)
+    accepted: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalizer:
+    codec: AvroCodec
+    topics: Topics
+
+    def encode(self, event: Json) -> OutMessage:
+        """One JSON event as a ``cdp.Event`` message; ``EventValidationError`` if invalid."""
+        record = record_from_json(event, self.codec)
+        key = record["customer_id"] or record["anonymous_id"]
+        if not key:
+            raise EventValidationError("missing_identity", "customer_id or anonymous_id: required")
+        try:
+            value = self.codec.encode("cdp.Event", record)
+        except (ValueError, TypeError) as exc:  # validated above; kept as a typed reject
+            raise EventValidationError("schema_mismatch", "does not encode as cdp.Event") from exc
+        return OutMessage(self.topics.events, key.encode(), value)
+
+    def collect(
+        self, items: Sequence[Any], mapper: ItemMapper, *, source_topic: str, now_ms: int
+    ) -> Intake:
+        """Map and encode every item; each failure becomes a reject and a dead letter."""
+        out = Intake()
+        for index, item in enumerate(items):
+            try:
+                messages = [self.encode(event) for event in mapper(item)]
+            except EventValidationError as exc:
+                out.rejected.append(Rejected(index, exc.reason, str(exc)))
+                out.messages.append(self._dead_letter(item, exc, source_topic, now_ms))
+                continue
+            out.messages.extend(messages)
+            out.accepted += len(messages)
+        return out
+
+    def _dead_letter(
+        self, item: Any, exc: EventValidationError, source_topic: str, now_ms: int
+    ) -> OutMessage:
+        ident = _field(item, "userId", "customer_id", "anonymousId", "anonymous_id")
+        letter = DeadLetter(
+            reason=exc.reason,
+            error=str(exc),
+            error_type=type(exc).__name__,
+            origin=Origin(
+                topic=source_topic,
+                partition=None,
+                offset=None,
+                key=ident.encode() if ident else None,
+                raw=orjson.dumps(item),
+            ),
+            seen_at=now_ms,
+            event_id=_field(item, "messageId", "event_id"),
+        )
+        value = self.codec.encode("cdp.DeadLetter", letter.to_record())
+        return OutMessage(
+            self.topics.dead_letters, letter.origin.key if letter.origin else None, value
+        )
+
+
+def _field(item: Any, *names: str) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    for name in names:
+        value = item.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None

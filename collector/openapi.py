@@ -1,0 +1,114 @@
+"""The collector's OpenAPI 3.1 description, served at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_spec"]
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_RETRY = {"$ref": "#/components/responses/RetryLater"}
+
+
+def _segment_op(summary: str, schema: str, *, batch: bool = False) -> dict[str, Any]:
+    ok = "#/components/schemas/BatchResult" if batch else "#/components/schemas/Success"
+    limit = "500 KB per request, 32 KB per event" if batch else "32 KB"
+    return {
+        "summary": summary,
+        "description": f"Segment HTTP Tracking API compatible. Body limit {limit} (after gzip "
+        "decoding). Answers 200 only after Kafka acknowledged every event.",
+        "security": [{"writeKey": []}, {}],
+        "parameters": [{"$ref": "#/components/parameters/ContentEncoding"}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{schema}"}}}},
+        "responses": {
+            "200": {"description": "stored", "content": {"application/json": {
+                "schema": {"$ref": ok}}}},
+            "400": _ERROR, "401": _ERROR, "413": _ERROR, "415": _ERROR,
+            "429": _RETRY, "503": _RETRY,
+        },
+    }  # fmt: skip
+
+
+def openapi_spec() -> dict[str, Any]:
+    webhook = {
+        "summary": "Signed webhook",
+        "description": (
+            "Generic sources: X-Cdpflow-Timestamp (unix seconds, within ±300 s) and "
+            "X-Cdpflow-Signature: v1=hex(HMAC-SHA256(secret, timestamp + '.' + body)); the body "
+            "is one cdpflow JSON event, a list of them, or {\"batch\": [...]}. Sources named "
+            "shopify or shopify-*: X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, body)), "
+            "X-Shopify-Topic, X-Shopify-Webhook-Id."
+        ),
+        "parameters": [
+            {"name": "source", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"$ref": "#/components/parameters/ContentEncoding"},
+        ],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
+        "responses": {
+            "200": {"description": "stored", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/BatchResult"}}}},
+            "400": _ERROR, "401": _ERROR, "413": _ERROR, "429": _RETRY, "503": _RETRY,
+        },
+    }  # fmt: skip
+    message = {
+        "type": "object",
+        "properties": {
+            "messageId": {"type": "string"}, "userId": {"type": "string"},
+            "anonymousId": {"type": "string"}, "timestamp": {"type": "string"},
+            "sentAt": {"type": "string"}, "context": {"type": "object"},
+            "event": {"type": "string"}, "properties": {"type": "object"},
+            "traits": {"type": "object"}, "name": {"type": "string"},
+            "writeKey": {"type": "string"},
+        },
+    }  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "cdpflow collector", "version": "1"},
+        "paths": {
+            "/v1/track": {"post": _segment_op("Track an event", "Message")},
+            "/v1/identify": {"post": _segment_op("Identify a user", "Message")},
+            "/v1/page": {"post": _segment_op("Record a page view", "Message")},
+            "/v1/screen": {"post": _segment_op("Record a screen view (as a page view)", "Message")},
+            "/v1/group": {"post": _segment_op("Group call (kept as a custom event)", "Message")},
+            "/v1/alias": {"post": _segment_op("Alias call (kept as a custom event)", "Message")},
+            "/v1/batch": {"post": _segment_op("Several calls at once", "Batch", batch=True)},
+            "/v1/import": {"post": _segment_op("Alias of /v1/batch", "Batch", batch=True)},
+            "/v1/webhooks/{source}": {"post": webhook},
+            "/healthz": {"get": {"summary": "Process is up", "responses": {
+                "200": {"description": "ok"}}}},
+            "/readyz": {"get": {"summary": "Kafka reachable", "responses": {
+                "200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
+                "200": {"description": "text exposition format"}}}},
+        },
+        "components": {
+            "securitySchemes": {"writeKey": {"type": "http", "scheme": "basic",
+                                             "description": "write key as user name, no password"}},
+            "parameters": {"ContentEncoding": {"name": "Content-Encoding", "in": "header",
+                                               "schema": {"enum": ["gzip", "identity"]}}},
+            "schemas": {
+                "Message": message,
+                "Batch": {"type": "object", "required": ["batch"], "properties": {
+                    "batch": {"type": "array", "items": message},
+                    "context": {"type": "object"}, "sentAt": {"type": "string"}}},
+                "Success": {"type": "object", "properties": {"success": {"const": True}}},
+                "BatchResult": {"type": "object", "properties": {
+                    "success": {"const": True}, "accepted": {"type": "integer"},
+                    "rejected": {"type": "array", "items": {"type": "object", "properties": {
+                        "index": {"type": "integer"}, "reason": {"type": "string"},
+                        "error": {"type": "string"}}}}}},
+                "Error": {"type": "object", "properties": {
+                    "success": {"const": False}, "reason": {"type": "string"},
+                    "error": {"type": "string"}}},
+            },
+            "responses": {
+                "Error": {"description": "refused", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"}}}},
+                "RetryLater": {"description": "retry after Retry-After seconds",
+                               "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                               "content": {"application/json": {
+                                   "schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        },
+    }  # fmt: skip

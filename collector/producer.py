@@ -1,0 +1,215 @@
+"""The one Kafka producer of a collector process, awaited per request.
+
+``confluent_kafka`` reports each delivery on the thread that calls ``poll()``; a daemon
+thread polls, and every request waits on one asyncio future that the delivery callback of
+its last message resolves (``call_soon_threadsafe``). So a request learns that *all* its
+messages were acknowledged by the in-sync replicas (idempotent producer, ``acks=all``) or
+that one failed, within ``message.timeout.ms``.
+
+When Kafka is unreachable the sink fails fast: after a failed delivery or librdkafka's
+"all brokers down" it answers :class:`~collector.exceptions.BrokerUnavailable` at once
+for ``broker_retry_after_s``, then lets requests try again; a successful readiness probe
+or delivery closes the breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from collector.exceptions import BrokerUnavailable, Overloaded
+from collector.settings import CollectorSettings
+
+__all__ = ["EventSink", "KafkaSink", "OutMessage", "producer_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+class EventSink(Protocol):
+    """Where accepted events and dead letters go; ``send`` returns once all are stored."""
+
+    def start(self) -> None: ...
+
+    async def send(self, messages: Sequence[OutMessage]) -> None: ...
+
+    def ready(self, timeout_s: float) -> bool: ...
+
+    def close(self, timeout_s: float) -> int: ...
+
+
+def producer_config(settings: CollectorSettings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "enable.idempotence": True,  # implies acks=all and ordered, duplicate-free retries
+        "acks": "all",
+        "message.timeout.ms": settings.produce_timeout_ms,
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "reconnect.backoff.max.ms": 1000,
+        # librdkafka's own queue may hold twice what the in-flight gate admits.
+        "queue.buffering.max.kbytes": max(1024, 2 * settings.max_in_flight_bytes // 1024),
+        "queue.buffering.max.messages": 1_000_000,
+    }
+
+
+class _Pending:
+    """The deliveries one request waits for (callbacks on the poll thread; see ``_abandon``)."""
+
+    __slots__ = ("error", "future", "lock", "loop", "remaining")
+
+    def __init__(self, count: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.lock = threading.Lock()
+        self.remaining = count
+        self.error: KafkaError | None = None
+        self.loop = loop
+        self.future: asyncio.Future[KafkaError | None] = loop.create_future()
+
+    def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
+        with self.lock:
+            if err is not None and self.error is None:
+                self.error = err
+            self.remaining -= 1
+            done = self.remaining == 0
+        if done:
+            # RuntimeError: the loop is closed, nobody waits any more (a flush at shutdown).
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(_resolve, self.future, self.error)
+
+
+def _resolve(future: asyncio.Future[KafkaError | None], error: KafkaError | None) -> None:
+    if not future.done():  # the request may have been cancelled (client went away)
+        future.set_result(error)
+
+
+class KafkaSink:
+    """An :class:`EventSink` over one idempotent ``confluent_kafka.Producer``."""
+
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        *,
+        on_broker_down: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._overrides = dict(overrides or {})
+        self._clock = clock
+        self._on_broker_down = on_broker_down or (lambda _code: None)
+        self._producer: Producer | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._down_until = 0.0
+        self._fatal: str | None = None
+
+    def start(self) -> None:
+        config = producer_config(self._settings) | self._overrides | {"error_cb": self._on_error}
+        self._producer = Producer(config)
+        self._thread = threading.Thread(
+            target=self._poll, args=(self._producer,), name="kafka-poll", daemon=True
+        )
+        self._thread.start()
+
+    def _poll(self, producer: Producer) -> None:
+        while not self._stop.is_set():
+            producer.poll(0.05)
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            # The idempotent producer cannot go on (e.g. fenced, or sequence lost): refuse
+            # requests and report not ready, so the process is restarted.
+            self._fatal = err.name()
+            self._on_broker_down(f"fatal:{err.name()}")
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._trip(err.name())
+
+    def _trip(self, code: str) -> None:
+        self._down_until = self._clock() + self._settings.broker_retry_after_s
+        self._on_broker_down(code)
+
+    @property
+    def broker_down(self) -> bool:
+        return self._clock() < self._down_until
+
+    async def send(self, messages: Sequence[OutMessage]) -> None:
+        if not messages:
+            return
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("producer not started", retry_after=1)
+        retry_after = self._settings.broker_retry_after_s
+        if self._fatal is not None:
+            raise BrokerUnavailable(f"producer failed ({self._fatal})", retry_after=retry_after)
+        if self.broker_down:
+            raise BrokerUnavailable("Kafka is unreachable", retry_after=retry_after)
+        pending = _Pending(len(messages), asyncio.get_running_loop())
+        for i, m in enumerate(messages):
+            try:
+                producer.produce(m.topic, m.value, m.key, on_delivery=pending.on_delivery)
+            except BufferError:
+                # Messages before this one may still be delivered: the client's retry can
+                # repeat them, which event_id dedupe downstream absorbs.
+                self._abandon(pending, len(messages) - i)
+                raise Overloaded("producer queue is full", retry_after=1) from None
+            except KafkaException as exc:
+                self._abandon(pending, len(messages) - i)
+                raise BrokerUnavailable(
+                    "Kafka refused the message", retry_after=retry_after
+                ) from exc
+        # Deliveries come back within message.timeout.ms; the margin covers a stalled poll.
+        timeout = self._settings.produce_timeout_ms / 1000 + 5
+        try:
+            error = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
+        except TimeoutError:
+            raise BrokerUnavailable("no acknowledgement in time", retry_after=retry_after) from None
+        if error is not None:
+            self._trip(error.name())
+            raise BrokerUnavailable(
+                f"Kafka did not acknowledge ({error.name()})", retry_after=retry_after
+            )
+        self._down_until = 0.0
+
+    def _abandon(self, pending: _Pending, unsent: int) -> None:
+        """No callback will come for the ``unsent`` messages: count them off as failed."""
+        for _ in range(unsent):
+            pending.on_delivery(KafkaError(KafkaError._FAIL), None)
+
+    def ready(self, timeout_s: float) -> bool:
+        """True if the broker answers a metadata request for the events topic in time."""
+        producer = self._producer
+        if producer is None or self._fatal is not None:
+            return False
+        topic = self._settings.topics.events
+        try:
+            meta = producer.list_topics(topic, timeout=timeout_s)
+        except KafkaException:
+            return False
+        found = meta.topics.get(topic)
+        ok = found is not None and found.error is None
+        if ok:
+            self._down_until = 0.0
+        return ok
+
+    def close(self, timeout_s: float = 10.0) -> int:
+        """Flush what is queued, stop polling; return how many messages were left unsent."""
+        producer = self._producer
+        if producer is None:
+            return 0
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        left = producer.flush(timeout_s)
+        self._producer = None
+        return left

@@ -1,0 +1,403 @@
+"""Segment / RudderStack HTTP Tracking API messages to cdpflow's JSON event shape.
+
+The result is the JSON shape of :mod:`cdpflow.json_events`; ``record_from_json`` then
+validates it against ``cdp.Event``. Errors raised here name the *Segment* field
+(``properties.order_id``), never its value.
+
+- ``messageId`` -> ``event_id`` (missing: a digest of the message when it carries a
+  ``timestamp``, so a retried request gets the same id; else a random id).
+- ``userId`` -> ``customer_id``, ``anonymousId`` -> ``anonymous_id``; one is required.
+- Clock skew, as Segment documents it: ``timestamp = receivedAt - (sentAt -
+  originalTimestamp)``, where ``originalTimestamp`` is the device's ``timestamp`` and
+  ``sentAt`` the device's send time (the message's own, else the batch's). Without
+  ``sentAt`` the ``timestamp`` is taken as is; without ``timestamp`` it is ``receivedAt``.
+- E-commerce spec names and email events map to typed events (:data:`TRACK_EVENTS`,
+  :data:`EMAIL_ACTIONS`); any other ``track`` (and ``group``/``alias``) becomes a
+  ``custom`` event, never dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+
+from cdpflow.errors import EventValidationError
+from cdpflow.json_events import parse_time
+
+__all__ = ["EMAIL_ACTIONS", "TRACK_EVENTS", "segment_to_json"]
+
+Json = dict[str, Any]
+
+EMAIL_ACTIONS = {
+    "Email Delivered": "delivered",
+    "Email Opened": "opened",
+    "Email Link Clicked": "clicked",
+    "Email Bounced": "bounced",
+    "Unsubscribed": "unsubscribed",
+    "Email Unsubscribed": "unsubscribed",
+    "Email Marked as Spam": "other",
+}
+
+_IDENTIFY_TRAITS = {
+    "email",
+    "firstName",
+    "first_name",
+    "lastName",
+    "last_name",
+    "age",
+    "address",
+    "createdAt",
+    "created_at",
+}
+
+
+def segment_to_json(
+    message: Any,
+    kind: str | None,
+    *,
+    received_at: int,
+    batch_sent_at: Any = None,
+    batch_context: Mapping[str, Any] | None = None,
+    client_ip: str | None = None,
+) -> Json:
+    """One Segment message as a cdpflow JSON event.
+
+    ``kind`` is the endpoint's call type (``track``, ``identify``, ``page``), or ``None``
+    in a batch, where each message names its ``type``.
+    """
+    if not isinstance(message, dict):
+        raise EventValidationError("invalid_event", "message: expected a JSON object")
+    call = kind or message.get("type")
+    if call not in _CALLS:
+        raise EventValidationError(
+            "invalid_field", "type: expected track, identify, page, screen, group or alias"
+        )
+    customer_id = _id(message.get("userId"), "userId")
+    anonymous_id = _id(message.get("anonymousId"), "anonymousId")
+    if customer_id is None and anonymous_id is None:
+        raise EventValidationError("missing_identity", "userId or anonymousId: required")
+    context = {**(batch_context or {}), **_object(message.get("context"), "context")}
+    event_type, payload = _CALLS[call](message)
+    sent_at = message.get("sentAt", batch_sent_at)
+    return {
+        "event_id": _event_id(message),
+        "type": event_type,
+        "customer_id": customer_id,
+        "anonymous_id": anonymous_id,
+        "timestamp": _corrected_time(message, sent_at, received_at),
+        "sent_at": None if sent_at is None else parse_time(sent_at, "sentAt"),
+        "received_at": received_at,
+        "source": _source(context),
+        "context": _context(context, message, client_ip),
+        "payload": payload,
+    }
+
+
+def _corrected_time(message: Json, sent_at: Any, received_at: int) -> int:
+    original = message.get("timestamp", message.get("originalTimestamp"))
+    if original is None:
+        return received_at
+    device_time = parse_time(original, "timestamp")
+    if sent_at is None:
+        return device_time
+    return received_at - (parse_time(sent_at, "sentAt") - device_time)
+
+
+def _event_id(message: Json) -> str:
+    value = message.get("messageId")
+    if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+        return str(value)
+    if value is not None:
+        raise EventValidationError("invalid_field", "messageId: expected a string")
+    if message.get("timestamp") is None:
+        return f"r-{uuid.uuid4().hex}"
+    digest = hashlib.sha256(orjson.dumps(message, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"h-{digest[:32]}"
+
+
+# --- calls ---------------------------------------------------------------------------
+
+
+def _track(message: Json) -> tuple[str, Json]:
+    name = message.get("event")
+    if not isinstance(name, str) or not name:
+        raise EventValidationError("missing_field", "event: required for track")
+    props = _object(message.get("properties"), "properties")
+    mapper = TRACK_EVENTS.get(name)
+    if mapper is not None:
+        return mapper(props)
+    if name in EMAIL_ACTIONS:
+        return "email_event", {
+            "action": EMAIL_ACTIONS[name],
+            "campaign_id": _opt_text(props.get("campaign_id"), "properties.campaign_id"),
+            "message_id": _opt_text(props.get("email_id"), "properties.email_id"),
+            "link_url": _opt_text(props.get("link_url"), "properties.link_url"),
+        }
+    return "custom", {"name": name, "properties": props}
+
+
+def _identify(message: Json) -> tuple[str, Json]:
+    # RudderStack's SDKs send identify traits in context.traits, Segment's at the top.
+    in_context = _object(_dict_or_empty(message.get("context")).get("traits"), "context.traits")
+    traits = {**in_context, **_object(message.get("traits"), "traits")}
+    address = _object(traits.get("address"), "traits.address")
+    created = traits.get("createdAt", traits.get("created_at"))
+    return "identify", {
+        "email": _opt_text(traits.get("email"), "traits.email"),
+        "first_name": _opt_text(
+            traits.get("firstName", traits.get("first_name")), "traits.firstName"
+        ),
+        "last_name": _opt_text(traits.get("lastName", traits.get("last_name")), "traits.lastName"),
+        "age": _opt_int(traits.get("age"), "traits.age"),
+        "signup_date": None if created is None else _date(created, "traits.createdAt"),
+        "location": {
+            "country": _opt_text(address.get("country"), "traits.address.country"),
+            "region": _opt_text(address.get("state"), "traits.address.state"),
+            "city": _opt_text(address.get("city"), "traits.address.city"),
+        }
+        if address
+        else None,
+        "traits": {k: v for k, v in traits.items() if k not in _IDENTIFY_TRAITS},
+    }
+
+
+def _page(message: Json) -> tuple[str, Json]:
+    props = _object(message.get("properties"), "properties")
+    return "page_viewed", {
+        "path": _opt_text(props.get("path"), "properties.path"),
+        "title": _opt_text(props.get("title", message.get("name")), "properties.title"),
+        "session_id": _opt_text(props.get("session_id"), "properties.session_id"),
+    }
+
+
+def _other(call: str) -> Callable[[Json], tuple[str, Json]]:
+    def custom(message: Json) -> tuple[str, Json]:
+        fields = ("groupId", "previousId", "traits", "properties", "name")
+        props = {k: message[k] for k in fields if message.get(k) is not None}
+        return "custom", {"name": call, "properties": props}
+
+    return custom
+
+
+_CALLS: dict[str, Callable[[Json], tuple[str, Json]]] = {
+    "track": _track,
+    "identify": _identify,
+    "page": _page,
+    "screen": _page,
+    "group": _other("group"),
+    "alias": _other("alias"),
+}
+
+
+# --- e-commerce spec (v2) --------------------------------------------------------------
+
+
+def _product_viewed(p: Json) -> tuple[str, Json]:
+    session_id = _opt_text(p.get("session_id"), "properties.session_id")
+    return "product_viewed", {"product": _product(p, "properties"), "session_id": session_id}
+
+
+def _cart(event_type: str) -> Callable[[Json], tuple[str, Json]]:
+    def mapper(p: Json) -> tuple[str, Json]:
+        return event_type, {
+            "cart_id": _opt_text(p.get("cart_id"), "properties.cart_id"),
+            "item": _line_item(p, "properties"),
+        }
+
+    return mapper
+
+
+def _checkout_started(p: Json) -> tuple[str, Json]:
+    value = p.get("value", p.get("revenue", p.get("total")))
+    return "checkout_started", {
+        "checkout_id": _opt_text(p.get("checkout_id", p.get("order_id")), "properties.checkout_id"),
+        "cart_id": _opt_text(p.get("cart_id"), "properties.cart_id"),
+        "items": _line_items(p),
+        "value": None if value is None else _number(value, "properties.value"),
+        "currency": _opt_text(p.get("currency"), "properties.currency"),
+    }
+
+
+def _order_completed(p: Json) -> tuple[str, Json]:
+    order_id = _opt_text(p.get("order_id"), "properties.order_id")
+    if order_id is None:
+        raise EventValidationError("missing_field", "properties.order_id: required")
+    items = _line_items(p)
+    total = p.get("total", p.get("revenue"))
+    if total is None:
+        prices = [i["product"]["price"] for i in items]
+        if not items or None in prices:
+            raise EventValidationError("missing_field", "properties.total: required")
+        revenue = sum(i["product"]["price"] * i["quantity"] for i in items)
+    else:
+        revenue = _number(total, "properties.total")
+    discount = p.get("discount")
+    return "order_completed", {
+        "order_id": order_id,
+        "items": items,
+        "revenue": revenue,
+        "currency": _opt_text(p.get("currency"), "properties.currency"),
+        "discount": None if discount is None else _number(discount, "properties.discount"),
+    }
+
+
+def _form_submitted(p: Json) -> tuple[str, Json]:
+    form_id = _opt_text(p.get("form_id"), "properties.form_id")
+    if form_id is None:
+        raise EventValidationError("missing_field", "properties.form_id: required")
+    fields = _object(p.get("fields"), "properties.fields")
+    texts = {k: _as_text(v) for k, v in fields.items()}
+    return "form_submitted", {"form_id": form_id, "fields": texts}
+
+
+TRACK_EVENTS: dict[str, Callable[[Json], tuple[str, Json]]] = {
+    "Product Viewed": _product_viewed,
+    "Product Added": _cart("cart_item_added"),
+    "Product Removed": _cart("cart_item_removed"),
+    "Checkout Started": _checkout_started,
+    "Order Completed": _order_completed,
+    "Form Submitted": _form_submitted,
+}
+
+
+def _product(p: Json, where: str) -> Json:
+    product_id = p.get("product_id", p.get("sku", p.get("id")))
+    pid = _opt_text(product_id, f"{where}.product_id")
+    if pid is None:
+        raise EventValidationError("missing_field", f"{where}.product_id: required")
+    price = p.get("price")
+    return {
+        "product_id": pid,
+        "name": _opt_text(p.get("name"), f"{where}.name"),
+        "category": _opt_text(p.get("category"), f"{where}.category"),
+        "price": None if price is None else _number(price, f"{where}.price"),
+        "currency": _opt_text(p.get("currency"), f"{where}.currency"),
+    }
+
+
+def _line_item(p: Json, where: str) -> Json:
+    quantity = p.get("quantity", 1)
+    return {"product": _product(p, where), "quantity": _int(quantity, f"{where}.quantity")}
+
+
+def _line_items(p: Json) -> list[Json]:
+    products = p.get("products") or []
+    if not isinstance(products, list):
+        raise EventValidationError("invalid_field", "properties.products: expected an array")
+    return [
+        _line_item(_object(item, f"properties.products[{i}]"), f"properties.products[{i}]")
+        for i, item in enumerate(products)
+    ]
+
+
+# --- context ---------------------------------------------------------------------------
+
+_UTM = ("source", "medium", "name", "term", "content")
+_LIBRARY_SOURCES = {
+    "analytics.js": "web",
+    "cdpflow.js": "web",
+    "analytics-ios": "ios",
+    "analytics-android": "android",
+}
+
+
+def _source(context: Json) -> str:
+    library = context.get("library")
+    name = library.get("name") if isinstance(library, dict) else None
+    if not isinstance(name, str) or not name:
+        return "segment"
+    return _LIBRARY_SOURCES.get(name, f"segment:{name[:64]}")
+
+
+def _context(context: Json, message: Json, client_ip: str | None) -> Json:
+    """Segment's ``context`` as ``cdp.Context``; non-text metadata values are left out."""
+    page = _dict_or_empty(context.get("page"))
+    props = _dict_or_empty(message.get("properties"))
+    campaign = context.get("campaign")
+    campaign = campaign if isinstance(campaign, dict) else None
+    return {
+        "ip": _str_or_none(context.get("ip")) or client_ip,
+        "user_agent": _str_or_none(context.get("userAgent")),
+        "page_url": _str_or_none(page.get("url")) or _str_or_none(props.get("url")),
+        "referrer": _str_or_none(page.get("referrer")) or _str_or_none(props.get("referrer")),
+        "locale": _str_or_none(context.get("locale")),
+        "timezone": _str_or_none(context.get("timezone")),
+        "campaign": None if campaign is None else {k: _str_or_none(campaign.get(k)) for k in _UTM},
+    }
+
+
+# --- small converters ------------------------------------------------------------------
+
+
+def _object(value: Any, field: str) -> Json:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EventValidationError("invalid_field", f"{field}: expected an object")
+    return value
+
+
+def _id(value: Any, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise EventValidationError("invalid_field", f"{field}: expected a string")
+    return str(value)
+
+
+def _opt_text(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise EventValidationError("invalid_field", f"{field}: expected a string")
+
+
+def _dict_or_empty(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise EventValidationError("invalid_field", f"{field}: expected a number")
+    try:
+        return float(value)
+    except ValueError:
+        raise EventValidationError("invalid_field", f"{field}: expected a number") from None
+
+
+def _int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise EventValidationError("invalid_field", f"{field}: expected a whole number")
+    return value
+
+
+def _opt_int(value: Any, field: str) -> int | None:
+    return None if value is None else _int(value, field)
+
+
+def _date(value: Any, field: str) -> str:
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    ms = parse_time(value, field)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()

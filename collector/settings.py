@@ -1,0 +1,148 @@
+"""Collector settings: read from the environment once, in ``main()``, and passed down.
+
+Kafka address and topic names come from :class:`cdpflow.settings.Settings` (same variables,
+same defaults). Write keys and webhook secrets come from a variable or from a file named by
+``<VARIABLE>_FILE`` (one secret a line, for mounted secrets); they are :class:`Secret`s,
+whose ``repr`` never shows the value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from cdpflow.errors import ConfigError
+from cdpflow.settings import Settings, Topics
+
+__all__ = ["CollectorSettings", "Secret"]
+
+_WEBHOOK_PREFIX = "CDPFLOW_WEBHOOK_SECRETS_"
+_SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret string; ``repr`` and ``str`` hide it, :meth:`reveal` gives the bytes."""
+
+    _value: bytes = field(repr=False)
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __str__(self) -> str:
+        return "**********"
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSettings:
+    """Everything the collector process needs; one instance per process."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topics: Topics = field(default_factory=Topics)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    write_keys: tuple[Secret, ...] = ()
+    #: Webhook source name (as in ``/v1/webhooks/{source}``) -> its valid secrets; two at
+    #: once during a rotation. ``shopify`` and ``shopify-*`` sources use Shopify's scheme.
+    webhook_secrets: Mapping[str, tuple[Secret, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    cors_origins: tuple[str, ...] = ()
+    max_event_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+    #: Request bytes admitted at once; beyond it requests get 429 (bounded memory).
+    max_in_flight_bytes: int = 32 * 1024 * 1024
+    produce_timeout_ms: int = 5000
+    webhook_tolerance_s: int = 300
+    overload_retry_after_s: int = 1
+    broker_retry_after_s: int = 5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CollectorSettings:
+        """Build from ``CDPFLOW_*`` / ``KAFKA_BOOTSTRAP_SERVERS``; errors name the variable."""
+        e = os.environ if env is None else env
+        base = Settings.from_env(e)
+        d = cls()
+        write_keys = _secrets(e, "CDPFLOW_WRITE_KEYS")
+        if not write_keys:
+            raise ConfigError(
+                "CDPFLOW_WRITE_KEYS (or CDPFLOW_WRITE_KEYS_FILE) must name at least one write key"
+            )
+        return cls(
+            bootstrap_servers=base.bootstrap_servers,
+            topics=base.topics,
+            host=_text(e, "CDPFLOW_COLLECTOR_HOST", d.host),
+            port=_int(e, "CDPFLOW_COLLECTOR_PORT", d.port, upper=65535),
+            write_keys=write_keys,
+            webhook_secrets=MappingProxyType(_webhook_secrets(e)),
+            cors_origins=tuple(_list(e.get("CDPFLOW_CORS_ORIGINS", ""))),
+            max_in_flight_bytes=_int(
+                e,
+                "CDPFLOW_COLLECTOR_MAX_IN_FLIGHT_BYTES",
+                d.max_in_flight_bytes,
+                lower=d.max_batch_bytes,
+            ),
+            produce_timeout_ms=_int(
+                e, "CDPFLOW_COLLECTOR_PRODUCE_TIMEOUT_MS", d.produce_timeout_ms, lower=100
+            ),
+            webhook_tolerance_s=_int(e, "CDPFLOW_WEBHOOK_TOLERANCE_S", d.webhook_tolerance_s),
+        )
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, "").strip() or default
+
+
+def _int(
+    env: Mapping[str, str], name: str, default: int, *, lower: int = 1, upper: int | None = None
+) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < lower or (upper is not None and value > upper):
+        bound = f"between {lower} and {upper}" if upper is not None else f"at least {lower}"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def _list(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _secrets(env: Mapping[str, str], name: str) -> tuple[Secret, ...]:
+    values = _list(env.get(name, ""))
+    file_name = env.get(f"{name}_FILE", "").strip()
+    if file_name:
+        try:
+            text = Path(file_name).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from None
+        values += [line.strip() for line in text.splitlines() if line.strip()]
+    return tuple(Secret(v.encode()) for v in dict.fromkeys(values))
+
+
+def _webhook_secrets(env: Mapping[str, str]) -> dict[str, tuple[Secret, ...]]:
+    """``CDPFLOW_WEBHOOK_SECRETS_<SOURCE>[_FILE]`` -> ``{source: secrets}``.
+
+    ``<SOURCE>`` is upper case with ``_`` for ``-``: ``..._SHOPIFY_EU`` serves
+    ``/v1/webhooks/shopify-eu``.
+    """
+    names = {k.removesuffix("_FILE") for k in env if k.startswith(_WEBHOOK_PREFIX)}
+    out: dict[str, tuple[Secret, ...]] = {}
+    for name in sorted(names):
+        source = name.removeprefix(_WEBHOOK_PREFIX).lower().replace("_", "-")
+        if not _SOURCE_NAME.match(source):
+            raise ConfigError(f"{name}: source name must be letters, digits and '_'")
+        secrets = _secrets(env, name)
+        if not secrets:
+            raise ConfigError(f"{name} is set but holds no secret")
+        out[source] = secrets
+    return out

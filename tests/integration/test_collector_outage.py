@@ -1,0 +1,165 @@
+"""Broker stopped mid-test: 503 with Retry-After while it is down, 2xx again once it is
+back, and every event that got a 2xx is in the events topic exactly once by event_id.
+
+The shared broker is never touched: this test starts a broker of its own
+(``docker/kafka-local.sh`` with a temporary state dir and free ports), stops it, and starts
+it again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from starlette.testclient import TestClient
+
+from cdpflow.settings import Settings, Topics
+from collector.app import create_app
+from collector.settings import CollectorSettings, Secret
+from tests.collector.conftest import WRITE_KEY, basic
+from tests.integration.conftest import read_topic
+
+pytestmark = pytest.mark.timeout(300)
+
+SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "kafka-local.sh"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OwnBroker:
+    def __init__(self, directory: Path) -> None:
+        self.port = _free_port()
+        self.env = {
+            **os.environ,
+            "KAFKA_LOCAL_DIR": str(directory),
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(_free_port()),
+            "KAFKA_HEAP_OPTS": "-Xms128m -Xmx384m",
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self, action: str) -> None:
+        proc = subprocess.run(
+            ["bash", str(SCRIPT), action],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, f"kafka-local.sh {action}: {proc.stdout}{proc.stderr}"
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+
+@pytest.fixture
+def own_broker(kafka_admin: AdminClient, tmp_path: Path) -> Iterator[OwnBroker]:
+    """Requires the shared broker too, so that CI fails (not skips) without Kafka set up."""
+    broker = OwnBroker(tmp_path / "kafka")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def batch(start: int, n: int) -> dict[str, Any]:
+    return {
+        "batch": [
+            {
+                "type": "track",
+                "userId": f"c-{i % 7}",
+                "messageId": f"m-{i}",
+                "event": "Product Added",
+                "timestamp": "2026-09-01T10:00:00Z",
+                "properties": {"product_id": f"p-{i}"},
+            }
+            for i in range(start, start + n)
+        ]
+    }
+
+
+def test_broker_outage_gives_503_then_recovers_with_each_acked_event_once(
+    own_broker: OwnBroker,
+) -> None:
+    topics = Topics("outage.events", "outage.triggers", "outage.profiles", "outage.dlq")
+    admin = AdminClient({"bootstrap.servers": own_broker.bootstrap})
+    specs = [NewTopic(topics.events, 2, 1), NewTopic(topics.dead_letters, 1, 1)]
+    for future in admin.create_topics(specs).values():
+        future.result(timeout=30)
+    settings = CollectorSettings(
+        bootstrap_servers=own_broker.bootstrap,
+        topics=topics,
+        write_keys=(Secret(WRITE_KEY.encode()),),
+        produce_timeout_ms=3000,
+        broker_retry_after_s=2,
+    )
+    acked: list[str] = []
+
+    def post(client: TestClient, body: dict[str, Any]) -> Any:
+        response = client.post("/v1/batch", json=body, headers=basic())
+        if response.status_code == 200:
+            assert response.json()["accepted"] == len(body["batch"])
+            acked.extend(m["messageId"] for m in body["batch"])
+        return response
+
+    with TestClient(create_app(settings)) as client:
+        for k in range(3):
+            assert post(client, batch(k * 10, 10)).status_code == 200
+
+        own_broker.stop()
+        refused = []
+        timings = []
+        for k in range(3, 6):
+            started = time.monotonic()
+            response = post(client, batch(k * 10, 10))
+            timings.append(time.monotonic() - started)
+            refused.append(batch(k * 10, 10))
+            assert response.status_code == 503
+            assert int(response.headers["retry-after"]) >= 1
+        # The first waits for the delivery timeout; later ones fail fast while it is down.
+        assert timings[0] < 3 + 5
+        assert max(timings[1:]) < 1.0
+
+        own_broker.start()
+        deadline = time.monotonic() + 90
+        pending = refused + [batch(k * 10, 10) for k in range(6, 8)]
+        while pending and time.monotonic() < deadline:
+            response = post(client, pending[0])
+            if response.status_code == 200:
+                pending.pop(0)
+            else:
+                assert response.status_code == 503
+                time.sleep(int(response.headers["retry-after"]))
+        assert pending == [], "the collector did not recover within 90 s of the broker's restart"
+
+    assert len(acked) == 80
+    stored = Counter(
+        r["event_id"]
+        for _, r, _ in read_topic(
+            replace(Settings(), bootstrap_servers=own_broker.bootstrap, topics=topics),
+            topics.events,
+        )
+    )
+    assert {event_id: stored[event_id] for event_id in acked} == dict.fromkeys(acked, 1)
+    assert sum(stored.values()) == len(acked)
