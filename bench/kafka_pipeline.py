@@ -46,7 +46,8 @@ PARTITIONS = 4
 
 def _topics(admin: AdminClient, prefix: str) -> Topics:
     tag = f"bench-{prefix}-{uuid.uuid4().hex[:6]}"
-    topics = Topics(f"{tag}.events", f"{tag}.triggers", f"{tag}.profiles", f"{tag}.dlq")
+    topics = Topics(f"{tag}.events", f"{tag}.triggers", f"{tag}.profiles", f"{tag}.dlq",
+                    f"{tag}.identities")  # fmt: skip
     futures = admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in vars_of(topics)])
     for f in futures.values():
         f.result(30)
@@ -54,7 +55,7 @@ def _topics(admin: AdminClient, prefix: str) -> Topics:
 
 
 def vars_of(t: Topics) -> list[str]:
-    return [t.events, t.triggers, t.profiles, t.dead_letters]
+    return [t.events, t.triggers, t.profiles, t.dead_letters, t.identities]
 
 
 def _produce(bootstrap: str, topic: str, msgs: list[Any]) -> None:
@@ -118,11 +119,23 @@ def cdpflow_inprocess(settings: Settings, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def cdpflow_cli(settings: Settings, n: int, processes: int) -> float:
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that points a ``cdpflow`` subprocess at ``settings``' topics."""
     t = settings.topics
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "CDPFLOW_TOPIC_EVENTS": t.events, "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
-           "CDPFLOW_TOPIC_PROFILES": t.profiles, "CDPFLOW_TOPIC_DLQ": t.dead_letters}  # fmt: skip
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "CDPFLOW_TOPIC_EVENTS": t.events,
+        "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
+        "CDPFLOW_TOPIC_PROFILES": t.profiles,
+        "CDPFLOW_TOPIC_DLQ": t.dead_letters,
+        "CDPFLOW_TOPIC_IDENTITIES": t.identities,
+        **extra,
+    }
+
+
+def cdpflow_cli(settings: Settings, n: int, processes: int) -> float:
+    env = _env(settings)
     cmd = [sys.executable, "-m", "cdpflow.cli", "run", "--until-end", "--no-recovery",
            "--processes", str(processes)]  # fmt: skip
     start = time.perf_counter()
@@ -134,10 +147,7 @@ def cdpflow_replay(settings: Settings, n: int) -> float:
     """``cdpflow replay`` over the same topic into a fresh recovery directory."""
     import tempfile
 
-    t = settings.topics
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "CDPFLOW_TOPIC_EVENTS": t.events, "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
-           "CDPFLOW_TOPIC_PROFILES": t.profiles, "CDPFLOW_TOPIC_DLQ": t.dead_letters}  # fmt: skip
+    env = _env(settings)
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "cdpflow.cli", "replay", "--triggers", "none",
                "--recovery-dir", f"{tmp}/replay"]  # fmt: skip
@@ -149,10 +159,7 @@ def cdpflow_replay(settings: Settings, n: int) -> float:
 def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
     """Trigger latency (ms) with the dataflow tailing, events at ``rate``/s."""
     t = settings.topics
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "CDPFLOW_TOPIC_EVENTS": t.events, "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
-           "CDPFLOW_TOPIC_PROFILES": t.profiles, "CDPFLOW_TOPIC_DLQ": t.dead_letters,
-           "CDPFLOW_START_FROM": "latest"}  # fmt: skip
+    env = _env(settings, CDPFLOW_START_FROM="latest")
     proc = subprocess.Popen([sys.executable, "-m", "cdpflow.cli", "run", "--no-recovery"], env=env)
     codec = default_codec()
     try:

@@ -259,10 +259,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from flows.dataflow import build_flow
     from flows.kafka_io import kafka_sink, kafka_source
 
-    topics = admin(settings).list_topics(timeout=10).topics
-    if settings.topics.events not in topics:
+    existing = admin(settings).list_topics(timeout=10).topics
+    t = settings.topics
+    missing = [n for n in (t.events, t.triggers, t.profiles, t.dead_letters, t.identities)
+               if n not in existing]  # fmt: skip
+    if missing:
         raise ConfigError(
-            f"topic {settings.topics.events} does not exist (run: cdpflow topics create)"
+            f"topic(s) {', '.join(missing)} do not exist (run: cdpflow topics create)"
         )
     recovery = None
     if recovery_dir is not None:

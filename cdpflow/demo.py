@@ -38,6 +38,7 @@ class DemoResult:
     tag_changes: list[dict[str, Any]] = field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    identity_links: list[dict[str, Any]] = field(default_factory=list)
 
 
 def encode_sample(
@@ -65,6 +66,8 @@ def collect(messages: list[SinkMessage], codec: AvroCodec, events_in: int) -> De
             result.profiles[record["customer_id"]] = record  # compacted: the last one wins
         elif name == "cdp.DeadLetter":
             result.dead_letters.append(record)
+        elif name == "cdp.IdentityLink":
+            result.identity_links.append(record)
     return result
 
 
@@ -120,6 +123,11 @@ def print_result(r: DemoResult, out: TextIO, *, all_tag_changes: bool = False) -
         for tag, n in sorted(counts.items(), key=lambda kv: (kv[0][1:], kv[0][0])):
             w(f"  {tag:<32} {n:>4}\n")
         w("  (every change: cdpflow demo --all)\n")
+
+    w(f"\nIdentity links ({len(r.identity_links)}) -> cdp.identities\n")
+    for li in r.identity_links:
+        w(f"  {_when(li['event_time'])}  {li['outcome']:<8} anonymous {li['anonymous_id']} -> "
+          f"{li['linked_to']} ({li['merged_events']} earlier events merged)\n")  # fmt: skip
 
     w(f"\nDead letters ({len(r.dead_letters)}) -> cdp.events.dlq\n")
     for d in r.dead_letters:

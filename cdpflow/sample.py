@@ -10,6 +10,9 @@ It tells a few stories among background traffic:
 - ``c-1002`` (Ben) views shoes at t, t+12h and t+24h+1ms: none (the first fell out);
 - ``c-1003`` (Cleo) has her first bags view delivered twice: counted once, so with her
   second view that makes two, and no trigger;
+- ``c-1002`` (Ben) also browses hats on his phone before logging in: two anonymous
+  views, a login that links the phone to him (its history merges into his profile) and
+  one more view: a ``category_interest`` for hats, for Ben;
 - ``c-1011`` (Kai) says in the preference centre that premium interests him: with his
   orders that puts him in the ``recent_high_value_premium`` segment;
 - ``c-1010`` (Jon) unsubscribes on day two: no trigger reaches him after that;
@@ -96,6 +99,15 @@ def generate(seed: int = 7) -> list[dict[str, Any]]:
     first = b.add("product_viewed", t, {"product": bag}, customer=cleo)
     b.add("product_viewed", t, {"product": bag}, customer=cleo, event_id=first)  # redelivered
     b.add("product_viewed", t + 2 * hour, {"product": _product(rng, "bags")}, customer=cleo)
+    # Ben browses hats on his phone before logging in: two views as an anonymous visitor,
+    # then the login links the phone to him, and one more view completes the three.
+    hat = _product(rng, "hats")
+    b.add("product_viewed", t + 25 * hour, {"product": hat}, customer=None, anonymous="phone-ben")
+    b.add("product_viewed", t + 26 * hour, {"product": _product(rng, "hats")}, customer=None,
+          anonymous="phone-ben")  # fmt: skip
+    b.add("identify", t + 27 * hour, {"email": "ben@example.com"}, customer=ben,
+          anonymous="phone-ben")  # fmt: skip
+    b.add("product_viewed", t + 28 * hour, {"product": hat}, customer=ben, anonymous="phone-ben")
 
     # Preference centre, placed in time among the background traffic below: Kai likes
     # premium; Jon opts out of marketing email.

@@ -16,6 +16,7 @@ from typing import Literal
 from cdpflow.errors import ConfigError
 from state.config import ProfileConfig, default_rules
 from state.events import DAY_MS, HOUR_MS
+from state.identity import IdentityConfig
 from state.rules.model import load_rules
 from state.validation import EventLimits
 
@@ -30,6 +31,7 @@ class Topics:
     triggers: str = "cdp.triggers"
     profiles: str = "cdp.profiles"
     dead_letters: str = "cdp.events.dlq"
+    identities: str = "cdp.identities"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class Settings:
     timer_grace_ms: int = 10_000
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     limits: EventLimits = field(default_factory=EventLimits)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +60,7 @@ class Settings:
             triggers=r.text("CDPFLOW_TOPIC_TRIGGERS", d.topics.triggers),
             profiles=r.text("CDPFLOW_TOPIC_PROFILES", d.topics.profiles),
             dead_letters=r.text("CDPFLOW_TOPIC_DLQ", d.topics.dead_letters),
+            identities=r.text("CDPFLOW_TOPIC_IDENTITIES", d.topics.identities),
         )
         start = r.text("CDPFLOW_START_FROM", d.start_from)
         if start not in ("earliest", "latest"):
@@ -69,9 +73,18 @@ class Settings:
             # Thresholds, windows and cooldowns of tags and triggers live in the rules file.
             rules=load_rules(Path(rules_file)) if rules_file else default_rules(),
         )
+        junk = frozenset(
+            v.strip().lower() for v in r.text("CDPFLOW_JUNK_IDS", "").split(",") if v.strip()
+        )
         limits = EventLimits(
             max_future_ms=r.ms("CDPFLOW_MAX_FUTURE_MS", d.limits.max_future_ms),
             max_age_ms=r.ms("CDPFLOW_MAX_AGE_MS", d.limits.max_age_ms),
+            junk_ids=junk,
+        )
+        identity = IdentityConfig(
+            junk=junk,
+            max_buffer=r.positive("CDPFLOW_ANONYMOUS_BUFFER", d.identity.max_buffer),
+            ttl_ms=r.ms("CDPFLOW_ANONYMOUS_TTL_MS", d.identity.ttl_ms),
         )
         return cls(
             bootstrap_servers=r.text("KAFKA_BOOTSTRAP_SERVERS", d.bootstrap_servers),
@@ -85,6 +98,7 @@ class Settings:
             timer_grace_ms=r.non_negative("CDPFLOW_TIMER_GRACE_MS", d.timer_grace_ms),
             profile=profile,
             limits=limits,
+            identity=identity,
         )
 
 

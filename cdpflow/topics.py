@@ -28,6 +28,7 @@ def topic_specs(settings: Settings, replication: int = 1) -> list[NewTopic]:
         NewTopic(t.profiles, n, replication,
                  config={"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}),
         NewTopic(t.dead_letters, n, replication),
+        NewTopic(t.identities, n, replication),
     ]  # fmt: skip
 
 

@@ -2,8 +2,9 @@
 
 ::
 
-    events_in ─► decode ─┬─ oks ─► by_customer ─► profile ─► encode ─┐
-                         └─ errs ───────────────────────► dead_letters ─┴─► out
+    events_in ─► decode ─┬─ oks ─► identity ─┬─ events ─► by_customer ─► profile ─► encode ─┐
+                         │                   └─ links ─────────────────────► identity_links ─┤
+                         └─ errs ──────────────────────────────────────────► dead_letters ───┴─► out
 
 Production passes Kafka (``flows.kafka_io``); the demo and tests pass Bytewax's
 testing source and sink.
@@ -23,6 +24,7 @@ from cdpflow.settings import Settings
 from flows.clock import Clock, system_clock_ms
 from flows.decode import SourceItem, decode
 from flows.encode import Encoder, SinkMessage
+from flows.identity_step import stitch
 from flows.profile_step import profiles
 from state import Trigger
 
@@ -49,7 +51,8 @@ def build_flow(
     flow = Dataflow(flow_id)
     msgs = op.input("events_in", flow, source)
     decoded = decode("decode", msgs, codec, settings.limits, clock)
-    keyed = op.key_on("by_customer", decoded.oks, lambda ev: ev.key)
+    stitched = stitch("identity", decoded.oks, settings.identity, clock)
+    keyed = op.key_on("by_customer", stitched.events, lambda ev: ev.key)
     outputs = profiles(
         "profile",
         keyed,
@@ -66,5 +69,6 @@ def build_flow(
         )
     encoded = op.map("encode", outputs, encoder.output)
     dead = op.map("dead_letters", decoded.errs, encoder.dead_letter)
-    op.output("out", op.merge("all_out", encoded, dead), sink)
+    links = op.map("identity_links", stitched.links, encoder.identity_link)
+    op.output("out", op.merge("all_out", encoded, dead, links), sink)
     return flow

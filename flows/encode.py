@@ -20,6 +20,7 @@ from flows import metrics
 from flows.clock import Clock
 from flows.dead_letters import DeadLetter, Origin
 from state import STATE_VERSION, Output, ProfileChanged, Rejected, TagChange, Trigger
+from state.identity import IdentityLink
 
 __all__ = ["Encoder", "SinkMessage"]
 
@@ -63,6 +64,19 @@ class Encoder:
                                 out.event_id)  # fmt: skip
             return self.dead_letter(letter)
         raise TypeError(f"no route for output type {type(out).__name__}")
+
+    def identity_link(self, link: IdentityLink) -> SinkMessage:
+        record = {
+            "link_id": link.link_id,
+            "anonymous_id": link.anonymous_id,
+            "customer_id": link.customer_id,
+            "outcome": link.outcome,
+            "linked_to": link.linked_to,
+            "merged_events": link.merged_events,
+            "event_time": link.event_time,
+            "emitted_at": self._clock(),
+        }
+        return self._msg(self._topics.identities, link.linked_to, "cdp.IdentityLink", record)
 
     def dead_letter(self, letter: DeadLetter) -> SinkMessage:
         metrics.DEAD_LETTERS.labels(letter.reason).inc()

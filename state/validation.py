@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from state.events import DAY_MS, Event
+from state.identity import is_junk
 
 __all__ = ["EventLimits", "check_event"]
 
@@ -21,6 +22,8 @@ class EventLimits:
 
     max_future_ms: int = DAY_MS
     max_age_ms: int = 400 * DAY_MS
+    junk_ids: frozenset[str] = frozenset()
+    """Placeholder anonymous ids beyond the built-in ones (see :mod:`state.identity`)."""
 
 
 def check_event(ev: Event, limits: EventLimits) -> tuple[str, str] | None:
@@ -33,6 +36,8 @@ def check_event(ev: Event, limits: EventLimits) -> tuple[str, str] | None:
         return "missing_event_id", "event_id is empty"
     if not ev.customer_id and not ev.anonymous_id:
         return "missing_identity", "neither customer_id nor anonymous_id is set"
+    if not ev.customer_id and is_junk(ev.anonymous_id, limits.junk_ids):
+        return "missing_identity", "no customer_id, and anonymous_id is a placeholder"
     ahead = ev.event_time - ev.received_at
     if ahead > limits.max_future_ms:
         return (

@@ -27,7 +27,15 @@ def test_demo_tells_the_sample_stories() -> None:
         if t["rule"] == "category_interest":
             by_customer.setdefault(t["customer_id"], []).append(t["category"])
     assert by_customer["c-1001"] == ["shoes"]  # Ada: t, t+1h, t+23h
-    assert "c-1002" not in by_customer  # Ben: t, t+12h, t+24h+1ms
+    # Ben: shoes at t, t+12h, t+24h+1ms fire nothing; hats, two views on his phone before
+    # logging in and one after, do.
+    assert by_customer["c-1002"] == ["hats"]
+    [link] = r.identity_links
+    assert (link["anonymous_id"], link["linked_to"], link["merged_events"]) == (
+        "phone-ben",
+        "c-1002",
+        2,
+    )
     assert "c-1003" not in by_customer  # Cleo: one view delivered twice, plus one
     reasons = sorted(d["reason"] for d in r.dead_letters)
     assert reasons == ["corrupt_avro", "late_event"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from cdpflow import sample
 from flows.decode import to_ms
 from tests.conftest import T0, H
@@ -87,3 +89,25 @@ def test_late_events_and_dead_letters_are_counted_in_metrics(run_flow, json_even
     assert value("cdpflow_late_events_total") - before_late == len(refused)
     assert value("cdpflow_dead_letters_total", reason="late_event") - before_dlq == 2
     assert value("cdpflow_dead_letters_total", reason="corrupt_avro") - before_corrupt == 1
+
+
+def _anon_story() -> list[dict]:
+    def e(i: int, t: int, kind: str, payload: dict, customer: str | None = None) -> dict:
+        return {"event_id": f"s-{i}", "type": kind, "customer_id": customer,
+                "anonymous_id": "visitor-7", "timestamp": t, "source": "web",
+                "payload": payload}  # fmt: skip
+
+    view = {"product": {"product_id": "sku-1", "category": "shoes"}}
+    return [e(1, T0, "product_viewed", view), e(2, T0 + H, "product_viewed", view),
+            e(3, T0 + 2 * H, "identify", {"email": "v@example.com"}, customer="c-77"),
+            e(4, T0 + 3 * H, "product_viewed", view)]  # fmt: skip
+
+
+def test_identity_stitching_through_the_dataflow_on_two_workers(run_flow) -> None:
+    for workers in (1, 2):
+        r = run_flow(_anon_story(), workers=workers)
+        interest = [t for t in r.triggers if t["rule"] == "category_interest"]
+        assert [(t["customer_id"], t["email"]) for t in interest] == [("c-77", "v@example.com")]
+        assert set(r.profiles) == {"c-77", "anon:visitor-7"}
+        counts = orjson.loads(r.profiles["c-77"]["profile_json"])["event_counts"]
+        assert counts == {"identify": 1, "product_viewed": 3}

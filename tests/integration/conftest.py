@@ -51,8 +51,9 @@ def kafka_settings(kafka_admin: AdminClient) -> Iterator[Settings]:
     """Settings whose four topics are fresh, uuid-named, 2 partitions each."""
     tag = uuid.uuid4().hex[:10]
     topics = Topics(f"it-{tag}.events", f"it-{tag}.triggers", f"it-{tag}.profiles",
-                    f"it-{tag}.dlq")  # fmt: skip
-    specs = [NewTopic(t, 2, 1) for t in (topics.events, topics.triggers, topics.dead_letters)]
+                    f"it-{tag}.dlq", f"it-{tag}.identities")  # fmt: skip
+    specs = [NewTopic(t, 2, 1) for t in (topics.events, topics.triggers, topics.dead_letters,
+                                          topics.identities)]  # fmt: skip
     specs.append(NewTopic(topics.profiles, 2, 1, config={"cleanup.policy": "compact"}))
     for future in kafka_admin.create_topics(specs).values():
         future.result(timeout=30)
@@ -70,6 +71,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
         "CDPFLOW_TOPIC_PROFILES": t.profiles,
         "CDPFLOW_TOPIC_DLQ": t.dead_letters,
+        "CDPFLOW_TOPIC_IDENTITIES": t.identities,
         **extra,
     }
 
@@ -161,8 +163,10 @@ def fresh_outputs(admin, settings: Settings) -> Settings:
         triggers=f"{settings.topics.triggers}.{tag}",
         profiles=f"{settings.topics.profiles}.{tag}",
         dead_letters=f"{settings.topics.dead_letters}.{tag}",
+        identities=f"{settings.topics.identities}.{tag}",
     )
-    specs = [NewTopic(t, 2, 1) for t in (topics.triggers, topics.profiles, topics.dead_letters)]
+    specs = [NewTopic(t, 2, 1) for t in (topics.triggers, topics.profiles, topics.dead_letters,
+                                          topics.identities)]  # fmt: skip
     for future in admin.create_topics(specs).values():
         future.result(timeout=30)
     return replace(settings, topics=topics)

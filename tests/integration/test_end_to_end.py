@@ -98,3 +98,30 @@ def test_tags_lifecycle_segments_and_triggers_on_kafka(kafka_settings, produce_e
     assert snapshot["lifecycle"] == "active"
     assert "abandoned_cart" in snapshot["tags"]
     assert snapshot["segments"] == ["recent_high_value_premium"]
+
+
+def test_identity_stitching_on_kafka(kafka_settings, produce_events) -> None:
+    """Two views on a phone before login, the login, one view after: the trigger is the
+    customer's, and the link is audited on the identities topic."""
+    view = {"product": {"product_id": "sku-1", "category": "shoes"}}
+
+    def e(i: int, t: int, kind: str, payload: dict, customer: str | None = None) -> dict:
+        return {"event_id": f"id-{i}", "type": kind, "customer_id": customer,
+                "anonymous_id": "device-1", "timestamp": t, "source": "web",
+                "payload": payload}  # fmt: skip
+
+    produce_events(kafka_settings, [
+        e(1, T0, "product_viewed", view),
+        e(2, T0 + H, "product_viewed", view),
+        e(3, T0 + 2 * H, "identify", {"email": "d@example.com"}, customer="dora"),
+        e(4, T0 + 3 * H, "product_viewed", view),
+        e(3, T0 + 2 * H, "identify", {"email": "d@example.com"}, customer="dora"),  # again
+    ])  # fmt: skip
+    run_cdpflow(["run", "--until-end", "--no-recovery"], settings_env(kafka_settings))
+
+    out = read_topic(kafka_settings, kafka_settings.topics.triggers)
+    interest = [r for n, r, _ in out if n == "cdp.Trigger" and r["rule"] == "category_interest"]
+    assert [(t["customer_id"], t["email"]) for t in interest] == [("dora", "d@example.com")]
+    links = read_topic(kafka_settings, kafka_settings.topics.identities)
+    assert [(r["outcome"], r["anonymous_id"], r["linked_to"], r["merged_events"])
+            for _, r, _ in links] == [("linked", "device-1", "dora", 2)]  # fmt: skip

@@ -11,9 +11,12 @@ from confluent_kafka.admin import ConfigResource
 from tests.integration.conftest import BOOTSTRAP
 
 
-def test_topics_create_makes_four_topics_and_is_idempotent(kafka_admin) -> None:
+def test_topics_create_makes_the_topics_and_is_idempotent(kafka_admin) -> None:
     tag = uuid.uuid4().hex[:10]
-    names = {key: f"tc-{tag}.{key.lower()}" for key in ("EVENTS", "TRIGGERS", "PROFILES", "DLQ")}
+    names = {
+        key: f"tc-{tag}.{key.lower()}"
+        for key in ("EVENTS", "TRIGGERS", "PROFILES", "DLQ", "IDENTITIES")
+    }
     env = {"KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP, "CDPFLOW_PARTITIONS": "3",
            **{f"CDPFLOW_TOPIC_{k}": v for k, v in names.items()}}  # fmt: skip
     cmd = [sys.executable, "-m", "cdpflow.cli", "topics", "create"]
