@@ -121,17 +121,7 @@ def cdpflow_inprocess(settings: Settings, n: int) -> float:
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that points a ``cdpflow`` subprocess at ``settings``' topics."""
-    t = settings.topics
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "CDPFLOW_TOPIC_EVENTS": t.events,
-        "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
-        "CDPFLOW_TOPIC_PROFILES": t.profiles,
-        "CDPFLOW_TOPIC_DLQ": t.dead_letters,
-        "CDPFLOW_TOPIC_IDENTITIES": t.identities,
-        **extra,
-    }
+    return {**os.environ, **settings.topics_env(), **extra}
 
 
 def cdpflow_cli(settings: Settings, n: int, processes: int) -> float:

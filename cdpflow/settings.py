@@ -49,6 +49,19 @@ class Settings:
     limits: EventLimits = field(default_factory=EventLimits)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
 
+    def topics_env(self) -> dict[str, str]:
+        """The variables that point another ``cdpflow`` process at the same broker and
+        topics (for subprocesses: tests, benchmarks)."""
+        t = self.topics
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "CDPFLOW_TOPIC_EVENTS": t.events,
+            "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
+            "CDPFLOW_TOPIC_PROFILES": t.profiles,
+            "CDPFLOW_TOPIC_DLQ": t.dead_letters,
+            "CDPFLOW_TOPIC_IDENTITIES": t.identities,
+        }
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``CDPFLOW_*`` and ``KAFKA_BOOTSTRAP_SERVERS`` variables."""

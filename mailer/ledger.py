@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import WriteBatch
 
 from mailer.exceptions import MailerError
+from state.store.exceptions import StoreError
+from state.store.rocksdb import open_versioned
 
 __all__ = ["Deferred", "Ledger", "Outcome"]
 
@@ -60,19 +62,10 @@ class Ledger:
     """Outcomes, send times and deferred triggers in one RocksDB directory."""
 
     def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
         try:
-            self._db = Rdict(str(path), options)
-        except Exception as exc:  # rocksdict raises a bare Exception
-            raise MailerError(f"cannot open the mailer ledger at {path}: {exc}") from exc
-        layout = self._db.get(_LAYOUT_KEY)
-        if layout is None:
-            self._db.put(_LAYOUT_KEY, bytes([LAYOUT_VERSION]))
-        elif layout != bytes([LAYOUT_VERSION]):
-            self._db.close()
-            raise MailerError(f"mailer ledger at {path} has an unknown key layout")
+            self._db = open_versioned(path, "mailer ledger", _LAYOUT_KEY, LAYOUT_VERSION)
+        except StoreError as exc:
+            raise MailerError(str(exc)) from exc
 
     def outcome(self, trigger_id: str) -> Outcome | None:
         data = self._db.get(_OUTCOME + trigger_id.encode())

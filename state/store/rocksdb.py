@@ -42,6 +42,26 @@ def _offset_prefix(topic: str) -> bytes:
     return _OFFSET + topic.encode() + b"\x00"
 
 
+def open_versioned(path: Path, what: str, layout_key: bytes, version: int) -> Rdict:
+    """Open (creating if missing) a raw-mode RocksDB directory whose key layout carries a
+    version under ``layout_key``: a directory written by another layout is refused with a
+    :class:`StoreError` instead of being misread."""
+    path.mkdir(parents=True, exist_ok=True)
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    try:
+        db = Rdict(str(path), options)
+    except Exception as exc:  # rocksdict raises a bare Exception
+        raise StoreError(f"cannot open the {what} at {path}: {exc}") from exc
+    layout = db.get(layout_key)
+    if layout is None:
+        db.put(layout_key, bytes([version]))
+    elif layout != bytes([version]):
+        db.close()
+        raise StoreError(f"{what} at {path} has an unknown key layout")
+    return db
+
+
 class RocksProfileStore:
     """A :class:`~state.store.base.ProfileStore` in a RocksDB directory (created if missing).
 
@@ -50,19 +70,7 @@ class RocksProfileStore:
     """
 
     def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        try:
-            self._db = Rdict(str(path), options)
-        except Exception as exc:  # rocksdict raises a bare Exception
-            raise StoreError(f"cannot open the profile store at {path}: {exc}") from exc
-        layout = self._db.get(_LAYOUT_KEY)
-        if layout is None:
-            self._db.put(_LAYOUT_KEY, bytes([LAYOUT_VERSION]))
-        elif layout != bytes([LAYOUT_VERSION]):
-            self._db.close()
-            raise StoreError(f"profile store at {path} has an unknown key layout")
+        self._db = open_versioned(path, "profile store", _LAYOUT_KEY, LAYOUT_VERSION)
 
     def apply(self, changes: Sequence[ProfileChange], offsets: SourceOffsets) -> None:
         batch = WriteBatch(raw_mode=True)

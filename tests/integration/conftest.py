@@ -63,17 +63,7 @@ def kafka_settings(kafka_admin: AdminClient) -> Iterator[Settings]:
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that makes a ``cdpflow`` subprocess use ``settings``."""
-    t = settings.topics
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "CDPFLOW_TOPIC_EVENTS": t.events,
-        "CDPFLOW_TOPIC_TRIGGERS": t.triggers,
-        "CDPFLOW_TOPIC_PROFILES": t.profiles,
-        "CDPFLOW_TOPIC_DLQ": t.dead_letters,
-        "CDPFLOW_TOPIC_IDENTITIES": t.identities,
-        **extra,
-    }
+    return {**os.environ, **settings.topics_env(), **extra}
 
 
 @pytest.fixture
