@@ -116,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("-w", "--workers-per-process", type=int, default=1)
 
+    fg = sub.add_parser("forget", help="erase a customer from every place that keeps them")
+    fg.add_argument("customer_id")
+
     ar = sub.add_parser("archive", help="copy the events topic into Avro container files")
     ar.add_argument("dir", type=Path)
     ar.add_argument("--since", help="first message time (ISO-8601)")
@@ -156,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args, settings)
         if args.command == "archive":
             return _archive(args, settings)
+        if args.command == "forget":
+            return _forget(args, settings)
     except CdpflowError as exc:
         first, *more = str(exc).splitlines() or [type(exc).__name__]
         hint = f" (+{len(more)} more; see cdpflow rules check)" if more else ""
@@ -215,6 +220,17 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return replay(settings, opts, sys.stdout)
 
 
+def _forget(args: argparse.Namespace, settings: Settings) -> int:
+    from cdpflow.forget import request_erasure
+
+    event_id = request_erasure(settings, args.customer_id)
+    print(
+        f"erasure requested ({event_id}): the dataflow wipes the profile and tombstones "
+        f"{settings.topics.profiles}; the profile API and the mailer drop their copies"
+    )
+    return 0
+
+
 def _archive(args: argparse.Namespace, settings: Settings) -> int:
     from cdpflow.archive import archive_topic
 
@@ -261,8 +277,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     existing = admin(settings).list_topics(timeout=10).topics
     t = settings.topics
-    missing = [n for n in (t.events, t.triggers, t.profiles, t.dead_letters, t.identities)
-               if n not in existing]  # fmt: skip
+    missing = [
+        n
+        for n in (t.events, t.triggers, t.profiles, t.dead_letters, t.identities)
+        if n not in existing
+    ]
     if missing:
         raise ConfigError(
             f"topic(s) {', '.join(missing)} do not exist (run: cdpflow topics create)"

@@ -57,6 +57,9 @@ def encode_sample(
 def collect(messages: list[SinkMessage], codec: AvroCodec, events_in: int) -> DemoResult:
     result = DemoResult(events_in)
     for msg in messages:
+        if msg.value is None:  # a tombstone: the customer was erased
+            result.profiles.pop((msg.key or b"").decode(), None)
+            continue
         name, record = codec.decode(msg.value)
         if name == "cdp.Trigger":
             result.triggers.append(record)

@@ -19,7 +19,7 @@ from cdpflow.settings import Topics
 from flows import metrics
 from flows.clock import Clock
 from flows.dead_letters import DeadLetter, Origin
-from state import STATE_VERSION, Output, ProfileChanged, Rejected, TagChange, Trigger
+from state import STATE_VERSION, Erased, Output, ProfileChanged, Rejected, TagChange, Trigger
 from state.identity import IdentityLink
 
 __all__ = ["Encoder", "SinkMessage"]
@@ -56,6 +56,11 @@ class Encoder:
         if isinstance(out, ProfileChanged):
             return self._msg(self._topics.profiles, key, "cdp.ProfileSnapshot",
                              self._snapshot(out))  # fmt: skip
+        if isinstance(out, Erased):
+            # A tombstone: compaction drops the customer's snapshots, and every reader of
+            # the topic (profile API, mailer) deletes its copy.
+            return KafkaSinkMessage(out.key.encode(), None, topic=self._topics.profiles,
+                                    headers=[("cdp.schema", b"tombstone")])  # fmt: skip
         if isinstance(out, Rejected):
             if out.reason == "late_event":
                 metrics.LATE_EVENTS.inc()

@@ -37,6 +37,7 @@ from flows.clock import Clock
 from flows.stream_clock import StreamClock
 from state import (
     CustomerState,
+    Erased,
     Event,
     Output,
     ProfileChanged,
@@ -49,6 +50,7 @@ from state import (
     to_snapshot,
     view,
 )
+from state.events import NO_TIME
 from state.profile import as_of
 from state.snapshot import peek
 
@@ -119,6 +121,10 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         for ev in values:
             self._stream.observe(ev.event_time)
             out.extend(apply(st, ev, self._cfg))
+        if any(isinstance(o, Erased) for o in out):
+            # The tombstone is the last word on the old profile: no snapshot of it may follow.
+            self._pending, self._flush_at = False, None
+            before = 0
         if st.revision != before:
             if not self._flush:
                 out.append(self._profile(st))
@@ -175,7 +181,7 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
             return min(times) if times else None
         if deadline is not None:
             times.append(self._wall(deadline))
-        if watermark >= at:  # not compacted as idle since its last event
+        if NO_TIME < watermark >= at:  # has events, not compacted as idle since the last
             times.append(self._wall(watermark + self._cfg.idle_ttl_ms + 1))
         return min(times) if times else None
 

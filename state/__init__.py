@@ -5,7 +5,7 @@ Nothing here imports Bytewax, Kafka or Avro; ``flows`` adapts it to the dataflow
 
 from state.config import CategoryInterestConfig, ProfileConfig
 from state.events import Event
-from state.outputs import Output, ProfileChanged, Rejected, TagChange, Trigger
+from state.outputs import Erased, Output, ProfileChanged, Rejected, TagChange, Trigger
 from state.profile import (
     CustomerState,
     advance,
@@ -25,6 +25,7 @@ __all__ = [
     "STATE_VERSION",
     "CategoryInterestConfig",
     "CustomerState",
+    "Erased",
     "Event",
     "Output",
     "ProfileChanged",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
-__all__ = ["Output", "ProfileChanged", "Rejected", "TagChange", "Trigger", "stable_id"]
+__all__ = ["Erased", "Output", "ProfileChanged", "Rejected", "TagChange", "Trigger", "stable_id"]
 
 
 def stable_id(*parts: object) -> str:
@@ -80,4 +80,13 @@ class ProfileChanged:
     event_time: int
 
 
-Output = Trigger | TagChange | Rejected | ProfileChanged
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """The customer ``key`` was erased at ``event_time``: every place that keeps their
+    profile must drop it (``cdp.profiles`` gets a tombstone)."""
+
+    key: str
+    event_time: int
+
+
+Output = Trigger | TagChange | Rejected | ProfileChanged | Erased

@@ -37,7 +37,7 @@ from state.dedupe import SeenIds
 from state.engagement import PASSIVE_EMAIL_ACTIONS, Engagement
 from state.events import DAY_MS, HOUR_MS, NO_TIME, Event
 from state.money import from_units
-from state.outputs import Output, Rejected, Trigger, stable_id
+from state.outputs import Erased, Output, Rejected, Trigger, stable_id
 from state.preferences import Preferences
 from state.purchases import Purchases
 from state.rules import engine
@@ -46,6 +46,7 @@ from state.rules.model import CategoryViews, Rules
 from state.windows import RecentTimes
 
 __all__ = [
+    "ERASE_EVENT",
     "NO_TIME",
     "CustomerState",
     "advance",
@@ -53,8 +54,10 @@ __all__ = [
     "as_of",
     "compact",
     "compact_idle",
+    "erase",
     "excerpt",
     "facts_of",
+    "is_erasure",
     "is_idle",
     "next_deadline",
     "view",
@@ -97,6 +100,8 @@ class CustomerState:
     tags: dict[str, str] = field(default_factory=dict)
     """Custom tags: a free-form map kept for integrations (``custom_tags`` in the view)."""
     derived: Derived = field(default_factory=Derived)
+    erased_at: int | None = None
+    """When the customer was erased: events at or before it are dropped, never applied."""
     """The rules' last verdict (tags, lifecycle, segments) and trigger cooldowns."""
 
     @property
@@ -122,6 +127,10 @@ def as_of(st: CustomerState) -> int:
 
 def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     """Fold ``ev`` into ``st`` (in place) and return what it produced."""
+    if st.erased_at is not None and ev.event_time <= st.erased_at:
+        return []  # erased: a late or replayed event must not bring the profile back
+    if is_erasure(ev):
+        return erase(st, ev.event_time)
     if ev.event_id in st.seen:
         return []
     t = ev.event_time
@@ -208,6 +217,25 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
         outputs.append(_late(ev, cfg, refused))
     outputs += _evaluate(st, cfg, as_of(st), "event")
     return outputs
+
+
+ERASE_EVENT = "erase"
+"""The name of the custom event that erases a customer (``cdpflow forget``)."""
+
+
+def is_erasure(ev: Event) -> bool:
+    return ev.event_type == "custom" and ev.payload.get("name") == ERASE_EVENT
+
+
+def erase(st: CustomerState, at: int) -> list[Output]:
+    """Forget everything about the customer; remember only that (and when) they were erased,
+    so that events from before then are dropped wherever they come from."""
+    key = st.key
+    fresh = CustomerState(key)
+    for name in CustomerState.__slots__:
+        setattr(st, name, getattr(fresh, name))
+    st.erased_at = at
+    return [Erased(key, at)]
 
 
 def advance(st: CustomerState, cfg: ProfileConfig, until: int) -> list[Output]:
@@ -390,8 +418,8 @@ def compact_idle(st: CustomerState, now_ms: int, cfg: ProfileConfig) -> bool:
     from then on. Lifetime aggregates, attributes, preferences and the cart stay.
     ``revision`` does not change: no event was applied.
     """
-    if not is_idle(st, now_ms, cfg):
-        return False
+    if not is_idle(st, now_ms, cfg) or st.forgotten_to == st.watermark:
+        return False  # not idle, or already compacted since the last event
     st.clock = max(st.clock, now_ms)
     st.derived.next_known = False
     st.seen.ids.clear()

@@ -15,9 +15,9 @@ event counts (flat ``type, n, ...``), category view times (flat ``category, (tim
 t, id, ...)``), then the dumps of counters, purchases, engagement, preferences and cart
 (each a tuple, see their modules; the windowed counters carry a definition version
 each, :data:`state.counters.VERSIONS`), custom tags (flat), and the rules' verdict and
-cooldowns (:meth:`state.rules.engine.Derived.dump`). Maps are flattened into tuples
-because a pickled tuple costs less than a dict of tuples: a typical customer (60 events
-over 30 days) takes about 1.2 to 1.6 KB pickled.
+cooldowns (:meth:`state.rules.engine.Derived.dump`), and the erasure time. Maps are
+flattened into tuples because a pickled tuple costs less than a dict of tuples: a
+typical customer (60 events over 30 days) takes about 1.2 to 1.6 KB pickled.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from state.windows import RecentTimes
 __all__ = ["STATE_VERSION", "Peek", "from_snapshot", "peek", "to_snapshot"]
 
 STATE_VERSION = 3
+_DERIVED = 21  # position of the rules' verdict in a version-3 snapshot
 
 _ID_BYTES = 16
 
@@ -73,6 +74,7 @@ def to_snapshot(st: CustomerState) -> tuple[Any, ...]:
         st.cart.dump(),
         _flat(st.tags),
         st.derived.dump(),
+        st.erased_at,
     )
 
 
@@ -90,7 +92,7 @@ def peek(snap: tuple[Any, ...]) -> Peek | None:
     to tell (an older layout, or no cached deadline)."""
     if not snap or snap[0] != STATE_VERSION:
         return None
-    nxt = snap[-1][4]
+    nxt = snap[_DERIVED][4]
     if nxt is False:
         return None
     watermark, clock = snap[2], snap[5]
@@ -110,7 +112,7 @@ def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:
         )
     (_, key, watermark, revision, pruned_at, clock, forgotten_to, seen, attrs, first_seen,
      last_active, counts, views, fired, products, counters, purchases, engagement,
-     preferences, cart, tags, derived) = snap  # fmt: skip
+     preferences, cart, tags, derived, *rest) = snap  # fmt: skip
     return CustomerState(
         key=key,
         watermark=watermark,
@@ -136,6 +138,7 @@ def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:
         cart=Cart.load(cart),
         tags=_unflat(tags),
         derived=Derived.load(derived),
+        erased_at=rest[0] if rest else None,
     )
 
 

@@ -146,7 +146,24 @@ def test_a_version_2_snapshot_reads_with_an_empty_rules_verdict(event_factory) -
     st = CustomerState("c-1")
     apply(st, event_factory(t=T0), CFG)
     assert st.derived.lifecycle == "active"
-    v2 = (2, *to_snapshot(st)[1:-1])
+    v2 = (2, *to_snapshot(st)[1:-2])  # v2 had neither the verdict nor the erasure time
     restored = from_snapshot(v2)
     assert restored.derived.lifecycle is None
     assert restored.watermark == st.watermark
+
+
+def test_peek_reads_the_times_a_timer_needs_without_restoring(event_factory) -> None:
+    from state import next_deadline
+    from state.profile import as_of
+    from state.snapshot import peek
+
+    st = CustomerState("c-1")
+    apply(st, event_factory(t=T0), CFG)
+    p = peek(to_snapshot(st))
+    assert p is not None
+    assert (p.watermark, p.as_of, p.next_deadline) == (
+        st.watermark,
+        as_of(st),
+        next_deadline(st, CFG),
+    )
+    assert peek((2, *to_snapshot(st)[1:-2])) is None  # an older layout must be restored

@@ -1,0 +1,44 @@
+"""Erasure in the operator state: everything goes, and nothing from before comes back."""
+
+from state import CustomerState, Erased, Event, ProfileConfig, apply, from_snapshot, to_snapshot
+from state import view as profile_view
+from state.profile import ERASE_EVENT
+from tests.conftest import T0, H
+
+CFG = ProfileConfig()
+
+
+def erase(t: int) -> Event:
+    return Event(f"erase-{t}", "custom", t, t, customer_id="c-1",
+                 payload={"name": ERASE_EVENT, "properties": {}})  # fmt: skip
+
+
+def identify(eid: str, t: int) -> Event:
+    return Event(eid, "identify", t, t, customer_id="c-1",
+                 payload={"email": "gone@example.com", "first_name": "Gone"})  # fmt: skip
+
+
+def test_erasure_wipes_the_profile_and_keeps_only_when() -> None:
+    st = CustomerState("c-1")
+    apply(st, identify("e1", T0), CFG)
+    out = apply(st, erase(T0 + H), CFG)
+    assert out == [Erased("c-1", T0 + H)]
+    assert st.attrs == {}
+    assert st.revision == 0
+    assert len(st.seen) == 0
+    assert st.erased_at == T0 + H
+    restored = from_snapshot(to_snapshot(st))
+    assert restored.erased_at == T0 + H
+    assert "gone@example.com" not in repr(to_snapshot(st))
+
+
+def test_events_from_before_the_erasure_never_come_back() -> None:
+    st = CustomerState("c-1")
+    apply(st, identify("e1", T0), CFG)
+    apply(st, erase(T0 + H), CFG)
+    assert apply(st, identify("e1", T0), CFG) == []  # redelivered
+    assert apply(st, identify("e2", T0 + H), CFG) == []  # late, at the erasure's moment
+    assert st.attrs == {}
+    # New activity after the erasure starts a new profile.
+    apply(st, identify("e3", T0 + 2 * H), CFG)
+    assert profile_view(st, CFG)["attributes"]["first_name"] == "Gone"
