@@ -115,7 +115,11 @@ def test_archive_then_replay_from_it_equals_replay_from_the_topic(
     out = replay(from_archive, tmp_path, "--triggers", "all", "--from-archive", str(archive),
                  "--recovery-dir", str(tmp_path / "a"))  # fmt: skip
     assert "replayed 1,500 messages" in out
-    assert final_outputs(from_archive) == final_outputs(from_topic)
+    archive_profiles, archive_triggers = final_outputs(from_archive)
+    topic_profiles, topic_triggers = final_outputs(from_topic)
+    assert archive_profiles == topic_profiles
+    # The same triggers; their order across two partitions of the output topic is not.
+    assert sorted(archive_triggers) == sorted(topic_triggers)
 
 
 def test_shadow_replay_diff_reports_agreement_and_differences(
