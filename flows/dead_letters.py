@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DeadLetter", "Origin"]
+__all__ = ["MAX_RAW_BYTES", "DeadLetter", "Origin"]
+
+MAX_RAW_BYTES = 256 * 1024
+"""Dead letters keep at most this much of the original bytes (Kafka's default message
+limit is 1 MiB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +35,17 @@ class DeadLetter:
 
     def to_record(self) -> dict[str, object]:
         o = self.origin
+        raw, error = (o.raw if o else None), self.error
+        if raw is not None and len(raw) > MAX_RAW_BYTES:
+            # Kafka would refuse the whole dead letter, and that would stop the dataflow;
+            # the original stays at its source offset.
+            error = f"{error} (raw bytes cut to {MAX_RAW_BYTES} of {len(raw)})"
+            raw = raw[:MAX_RAW_BYTES]
         return {
             "reason": self.reason,
-            "error": self.error,
+            "error": error,
             "error_type": self.error_type,
-            "raw": o.raw if o else None,
+            "raw": raw,
             "key": o.key if o else None,
             "event_id": self.event_id,
             "source_topic": o.topic if o else None,

@@ -48,7 +48,8 @@ class _Router(StatefulBatchLogic[Event, Event | IdentityLink, tuple[Any, ...]]):
     def on_batch(self, values: list[Event]) -> tuple[list[Event | IdentityLink], bool]:
         out: list[Event | IdentityLink] = []
         for ev in values:
-            self._stream.observe(ev.event_time)
+            origin = ev.origin
+            self._stream.observe(ev.event_time, None if origin is None else origin.partition)
             events, links = route(self._st, ev, self._cfg)
             out += events
             out += links

@@ -18,6 +18,10 @@ __all__ = ["kafka_sink", "kafka_source"]
 _PRODUCER = {
     "enable.idempotence": "true",  # no duplicates from producer retries
     "acks": "all",
+    # Never give up on an output: while the broker is away the sink's flush waits, the epoch
+    # cannot close, and the dataflow carries on where it was once the broker is back. (The
+    # default, 5 minutes, would drop outputs of a longer outage without a word.)
+    "message.timeout.ms": "0",
     "linger.ms": "5",
     "compression.type": "lz4",
 }

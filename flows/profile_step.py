@@ -57,6 +57,12 @@ from state.snapshot import peek
 __all__ = ["profiles"]
 
 
+def _partition_of(ev: Event) -> tuple[str | None, int | None] | None:
+    """The source partition an event was read from (``None`` for events built in tests)."""
+    origin = ev.origin
+    return None if origin is None else (origin.topic, origin.partition)
+
+
 def _system_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -119,7 +125,7 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         before = st.revision
         out: list[Output] = []
         for ev in values:
-            self._stream.observe(ev.event_time)
+            self._stream.observe(ev.event_time, _partition_of(ev))
             out.extend(apply(st, ev, self._cfg))
         if any(isinstance(o, Erased) for o in out):
             # The tombstone is the last word on the old profile: no snapshot of it may follow.

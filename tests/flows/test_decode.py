@@ -46,3 +46,15 @@ def test_decode_one_keeps_source_coordinates() -> None:
                      EventLimits(), lambda: 5)  # fmt: skip
     assert isinstance(bad, DeadLetter)
     assert (bad.reason, bad.origin.offset, bad.seen_at) == ("corrupt_avro", 7, 5)
+
+
+def test_a_dead_letter_of_a_huge_message_keeps_a_bounded_prefix() -> None:
+    from flows.dead_letters import MAX_RAW_BYTES, Origin
+
+    raw = b"\x00" * (3 * MAX_RAW_BYTES)
+    record = DeadLetter("corrupt_avro", "bad", "X", Origin("t", 0, 9, None, raw), 0).to_record()
+    assert record["raw"] == raw[:MAX_RAW_BYTES]
+    assert record["error"] == f"bad (raw bytes cut to {MAX_RAW_BYTES} of {len(raw)})"
+    assert record["source_offset"] == 9
+    small = DeadLetter("corrupt_avro", "bad", "X", Origin("t", 0, 9, None, b"ab"), 0).to_record()
+    assert (small["raw"], small["error"]) == (b"ab", "bad")

@@ -8,12 +8,14 @@ skipping them.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +172,56 @@ def final_outputs(settings: Settings) -> tuple[dict[bytes, str], list[str]]:
     triggers = [r["trigger_id"] for n, r, _ in read_topic(settings, settings.topics.triggers)
                 if n == "cdp.Trigger"]  # fmt: skip
     return profiles, triggers
+
+
+SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "kafka-local.sh"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OwnBroker:
+    def __init__(self, directory: Path) -> None:
+        self.port = _free_port()
+        self.env = {
+            **os.environ,
+            "KAFKA_LOCAL_DIR": str(directory),
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(_free_port()),
+            "KAFKA_HEAP_OPTS": "-Xms128m -Xmx384m",
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self, action: str) -> None:
+        proc = subprocess.run(
+            ["bash", str(SCRIPT), action],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, f"kafka-local.sh {action}: {proc.stdout}{proc.stderr}"
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+
+@pytest.fixture
+def own_broker(kafka_admin: AdminClient, tmp_path: Path) -> Iterator[OwnBroker]:
+    """Requires the shared broker too, so that CI fails (not skips) without Kafka set up."""
+    broker = OwnBroker(tmp_path / "kafka")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
