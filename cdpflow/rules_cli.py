@@ -61,9 +61,10 @@ def explain(rules: Rules, out: TextIO) -> None:
             what = f"tag {trig.tag!r} added"
         elif isinstance(trig, LifecycleEntered):
             what = f"lifecycle stage {trig.stage!r} entered"
-        else:
-            assert isinstance(trig, SegmentEntered)
+        elif isinstance(trig, SegmentEntered):
             what = f"segment entered: {', '.join(trig.segments)}"
+        else:  # pragma: no cover - the model admits no other trigger type
+            raise TypeError(f"unknown trigger type {type(trig).__name__}")
         cooldown = f"; at most one per {_duration(trig.cooldown)}" if trig.cooldown else ""
         w(f"  {name}: {what}{cooldown}\n")
 
