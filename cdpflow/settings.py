@@ -20,7 +20,7 @@ from state.identity import IdentityConfig
 from state.rules.model import load_rules
 from state.validation import EventLimits
 
-__all__ = ["Settings", "Topics"]
+__all__ = ["Settings", "Topics", "env_int"]
 
 StartFrom = Literal["earliest", "latest"]
 
@@ -115,6 +115,23 @@ class Settings:
         )
 
 
+def env_int(
+    env: Mapping[str, str], name: str, default: int, *, lower: int = 1, upper: int | None = None
+) -> int:
+    """A whole-number variable within bounds, ``default`` when unset; errors name it."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < lower or (upper is not None and value > upper):
+        bound = f"between {lower} and {upper}" if upper is not None else f"at least {lower}"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class _Reader:
     env: Mapping[str, str]
@@ -124,24 +141,10 @@ class _Reader:
         return value or default
 
     def positive(self, name: str, default: int) -> int:
-        raw = self.env.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}")
-        return value
+        return env_int(self.env, name, default, lower=1)
 
     def non_negative(self, name: str, default: int) -> int:
-        raw = self.env.get(name, "").strip()
-        if not raw:
-            return default
-        if not raw.isdigit():
-            raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}")
-        return int(raw)
+        return env_int(self.env, name, default, lower=0)
 
     def ms(self, name: str, default: int) -> int:
         return self.positive(name, default)

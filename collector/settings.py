@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from cdpflow.errors import ConfigError
-from cdpflow.settings import Settings, Topics
+from cdpflow.settings import Settings, Topics, env_int
 
 __all__ = ["CollectorSettings", "Secret"]
 
@@ -76,41 +76,25 @@ class CollectorSettings:
             bootstrap_servers=base.bootstrap_servers,
             topics=base.topics,
             host=_text(e, "CDPFLOW_COLLECTOR_HOST", d.host),
-            port=_int(e, "CDPFLOW_COLLECTOR_PORT", d.port, upper=65535),
+            port=env_int(e, "CDPFLOW_COLLECTOR_PORT", d.port, upper=65535),
             write_keys=write_keys,
             webhook_secrets=MappingProxyType(_webhook_secrets(e)),
             cors_origins=tuple(_list(e.get("CDPFLOW_CORS_ORIGINS", ""))),
-            max_in_flight_bytes=_int(
+            max_in_flight_bytes=env_int(
                 e,
                 "CDPFLOW_COLLECTOR_MAX_IN_FLIGHT_BYTES",
                 d.max_in_flight_bytes,
                 lower=d.max_batch_bytes,
             ),
-            produce_timeout_ms=_int(
+            produce_timeout_ms=env_int(
                 e, "CDPFLOW_COLLECTOR_PRODUCE_TIMEOUT_MS", d.produce_timeout_ms, lower=100
             ),
-            webhook_tolerance_s=_int(e, "CDPFLOW_WEBHOOK_TOLERANCE_S", d.webhook_tolerance_s),
+            webhook_tolerance_s=env_int(e, "CDPFLOW_WEBHOOK_TOLERANCE_S", d.webhook_tolerance_s),
         )
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:
     return env.get(name, "").strip() or default
-
-
-def _int(
-    env: Mapping[str, str], name: str, default: int, *, lower: int = 1, upper: int | None = None
-) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < lower or (upper is not None and value > upper):
-        bound = f"between {lower} and {upper}" if upper is not None else f"at least {lower}"
-        raise ConfigError(f"{name} must be {bound}, got {value}")
-    return value
 
 
 def _list(raw: str) -> list[str]:
