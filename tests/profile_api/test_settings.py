@@ -44,3 +44,40 @@ def test_main_reports_a_config_error_as_one_line_and_status_2(monkeypatch, capsy
     err = capsys.readouterr().err
     assert err.startswith("cdpflow serve: error: CDPFLOW_API_TOKENS")
     assert err.count("\n") == 1
+
+
+ADMIN = "an-admin-token-0123456"
+
+
+def test_admin_tokens_and_erasure_settings_from_env_and_file(tmp_path) -> None:
+    admin_file = tmp_path / "admin"
+    admin_file.write_text(f"\n{ADMIN}\nrotated-admin-token-0123\n")
+    read_file = tmp_path / "read"
+    read_file.write_text("file-read-token-0123456\n")
+    s = ApiSettings.from_env({"CDPFLOW_API_TOKENS": TOKEN,
+                              "CDPFLOW_API_TOKENS_FILE": str(read_file),
+                              "CDPFLOW_API_ADMIN_TOKENS_FILE": str(admin_file),
+                              "CDPFLOW_API_ERASE_TIMEOUT_MS": "2500",
+                              "CDPFLOW_TOPIC_EVENTS": "e.topic"})  # fmt: skip
+    assert [t.reveal() for t in s.tokens] == [TOKEN, "file-read-token-0123456"]
+    assert [t.reveal() for t in s.admin_tokens] == [ADMIN, "rotated-admin-token-0123"]
+    assert (s.events_topic, s.erase_timeout_s) == ("e.topic", 2.5)
+    assert ADMIN not in repr(s)
+
+
+def test_erasure_is_off_unless_an_admin_token_is_set() -> None:
+    assert ApiSettings.from_env({"CDPFLOW_API_TOKENS": TOKEN}).admin_tokens == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [({"CDPFLOW_API_ADMIN_TOKENS": "short"}, "CDPFLOW_API_ADMIN_TOKENS: every token"),
+     ({"CDPFLOW_API_ADMIN_TOKENS": TOKEN}, "differ from every read token"),
+     ({"CDPFLOW_API_ADMIN_TOKENS_FILE": "/nonexistent/admin"}, "CDPFLOW_API_ADMIN_TOKENS_FILE"),
+     ({"CDPFLOW_API_ERASE_TIMEOUT_MS": "5"}, "CDPFLOW_API_ERASE_TIMEOUT_MS")],
+)  # fmt: skip
+def test_bad_admin_settings_name_the_variable_not_the_token(env, names) -> None:
+    with pytest.raises(ConfigError, match=names) as info:
+        ApiSettings.from_env({"CDPFLOW_API_TOKENS": TOKEN, **env})
+    assert "short" not in str(info.value)
+    assert TOKEN not in str(info.value)
