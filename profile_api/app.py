@@ -4,8 +4,12 @@
 >>> from profile_api.settings import ApiSettings
 >>> from profile_api.secret import Secret
 >>> app = create_app(ApiSettings(tokens=(Secret("t" * 16),)), store=MemoryProfileStore())
->>> sorted(r.path for r in app.routes if r.path.startswith("/v1/"))
-['/v1/profiles/lookup', '/v1/profiles/{customer_id}', '/v1/segments/{name}/members']
+>>> sorted((r.path, sorted(r.methods or ())) for r in app.routes if r.path.startswith("/v1/"))
+... # doctest: +NORMALIZE_WHITESPACE
+[('/v1/profiles/lookup', ['POST']),
+ ('/v1/profiles/{customer_id}', ['DELETE']),
+ ('/v1/profiles/{customer_id}', ['GET', 'HEAD']),
+ ('/v1/segments/{name}/members', ['GET', 'HEAD'])]
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from cdpflow.forget import ErasureProducer
 from profile_api import endpoints
 from profile_api.auth import BearerAuth
-from profile_api.endpoints import Services
+from profile_api.endpoints import Eraser, Services
 from profile_api.errors import api_error
 from profile_api.exceptions import ApiError
 from profile_api.materializer import Materializer
@@ -32,39 +37,80 @@ __all__ = ["create_app"]
 log = logging.getLogger("cdpflow.profile_api")
 
 
-def create_app(settings: ApiSettings, store: ProfileStore | None = None) -> Starlette:
+def create_app(
+    settings: ApiSettings, store: ProfileStore | None = None, eraser: Eraser | None = None
+) -> Starlette:
     """The app. With no ``store``, the lifespan opens the RocksDB store in
     ``settings.store_dir`` and follows the profiles topic into it; with one (tests), the
-    caller feeds it and the app is ready at once."""
+    caller feeds it and the app is ready at once.
+
+    With admin tokens configured, erasures go through ``eraser`` or, if none is given, one
+    :class:`~cdpflow.forget.ErasureProducer` the lifespan creates and flushes on shutdown.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if store is not None:
-            app.state.services = Services(store, lambda: True, settings.max_page_size)
-            yield
-            return
-        owned = RocksProfileStore(settings.store_dir)
-        feed = Materializer(owned, settings.bootstrap_servers, settings.profiles_topic)
+        producer = None
+        if eraser is None and settings.admin_tokens:
+            producer = ErasureProducer(
+                settings.bootstrap_servers,
+                settings.events_topic,
+                timeout_s=settings.erase_timeout_s,
+                source="profile API",
+            )
+        active = (eraser or producer) if settings.admin_tokens else None
         try:
-            feed.start()
-            app.state.services = Services(owned, lambda: feed.ready, settings.max_page_size)
-            log.info("profile API started on topic %s", settings.profiles_topic)
-            yield
+            if store is not None:
+                app.state.services = Services(
+                    store, lambda: True, settings.max_page_size, eraser=active,
+                    forget_local=lambda customer_id: store.apply([(customer_id, None)], {}),
+                    erase_retry_after_s=settings.erase_retry_after_s,
+                )  # fmt: skip
+                yield
+                return
+            async with _materialized(settings, active) as services:
+                app.state.services = services
+                yield
         finally:
-            feed.close()
-            owned.close()
-            log.info("profile API stopped")
+            if producer is not None and producer.close(settings.erase_timeout_s):
+                log.warning("erasure events still unacknowledged at shutdown")
 
     routes = [
         Route("/v1/profiles/lookup", endpoints.by_email, methods=["POST"]),
         Route("/v1/profiles/{customer_id}", endpoints.profile, methods=["GET"]),
+        Route("/v1/profiles/{customer_id}", endpoints.erase, methods=["DELETE"]),
         Route("/v1/segments/{name}/members", endpoints.segment_members, methods=["GET"]),
         Route("/healthz", endpoints.healthz),
         Route("/readyz", endpoints.readyz),
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(BearerAuth, tokens=settings.tokens)],
+        middleware=[
+            Middleware(BearerAuth, tokens=settings.tokens, admin_tokens=settings.admin_tokens)
+        ],
         exception_handlers={ApiError: api_error},
         lifespan=lifespan,
     )
+
+
+@asynccontextmanager
+async def _materialized(settings: ApiSettings, eraser: Eraser | None) -> AsyncIterator[Services]:
+    """The RocksDB store in ``settings.store_dir``, followed by a materializer thread."""
+    owned = RocksProfileStore(settings.store_dir)
+    feed = Materializer(owned, settings.bootstrap_servers, settings.profiles_topic)
+    try:
+        feed.start()
+        log.info("profile API started on topic %s (erasure over HTTP %s)",
+                 settings.profiles_topic, "enabled" if eraser else "disabled")  # fmt: skip
+        yield Services(
+            owned,
+            lambda: feed.ready,
+            settings.max_page_size,
+            eraser=eraser,
+            forget_local=feed.erase,
+            erase_retry_after_s=settings.erase_retry_after_s,
+        )
+    finally:
+        feed.close()
+        owned.close()
+        log.info("profile API stopped")

@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from profile_api.exceptions import BadRequest, NotFound, NotReady
+from cdpflow.topics import BrokerUnavailableError
+from profile_api.exceptions import (
+    BadRequest,
+    BrokerUnavailable,
+    ErasureDisabled,
+    NotFound,
+    NotReady,
+)
 from state.store import ProfileStore, StoredProfile
+from state.store.exceptions import StoreError
 
-__all__ = ["Services", "by_email", "healthz", "profile", "readyz", "segment_members"]
+__all__ = [
+    "Eraser",
+    "Services",
+    "by_email",
+    "customer_ref",
+    "erase",
+    "healthz",
+    "profile",
+    "readyz",
+    "segment_members",
+]
+
+log = logging.getLogger("cdpflow.profile_api")
 
 DEFAULT_PAGE_SIZE = 100
+#: Longest customer id an erasure accepts over HTTP (``cdpflow forget`` takes any).
+MAX_ERASE_ID_BYTES = 512
 #: Profiles are personal data: no shared cache may keep a copy.
 _PRIVATE = {"Cache-Control": "no-store"}
+
+
+class Eraser(Protocol):
+    """Writes an erasure event and blocks until Kafka acknowledged it; returns its id.
+
+    :class:`cdpflow.forget.ErasureProducer` in production; raises
+    :class:`~cdpflow.topics.BrokerUnavailableError` when not acknowledged in time.
+    """
+
+    def request(self, customer_id: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +60,12 @@ class Services:
     store: ProfileStore
     ready: Callable[[], bool]
     max_page_size: int
+    #: ``None`` when no admin token is configured (erasure over HTTP disabled).
+    eraser: Eraser | None = None
+    #: Deletes one customer from the local store at once (serialized with the
+    #: materializer's writes).
+    forget_local: Callable[[str], None] | None = None
+    erase_retry_after_s: int = 5
 
 
 def _services(request: Request) -> Services:
@@ -40,6 +82,59 @@ def _found(found: StoredProfile | None) -> JSONResponse:
 async def profile(request: Request) -> JSONResponse:
     """``GET /v1/profiles/{customer_id}``: the latest snapshot."""
     return _found(_services(request).store.get(request.path_params["customer_id"]))
+
+
+async def erase(request: Request) -> JSONResponse:
+    """``DELETE /v1/profiles/{customer_id}`` (admin token): ``202`` with the erasure event's
+    id once Kafka has acknowledged it; the local copy is deleted at once, and again when
+    the dataflow's tombstone arrives. ``503`` with ``Retry-After`` if Kafka did not answer
+    in time (the erasure may still happen; repeating it is harmless)."""
+    services = _services(request)
+    customer_id = _erasable_id(request.path_params["customer_id"])
+    if services.eraser is None:  # the auth middleware refuses first; never reached
+        raise ErasureDisabled("erasure over HTTP is disabled")
+    ref = customer_ref(customer_id)
+    try:
+        event_id = await run_in_threadpool(services.eraser.request, customer_id)
+    except BrokerUnavailableError:
+        log.warning("erasure of customer %s not acknowledged by Kafka: answering 503", ref)
+        raise BrokerUnavailable(
+            "Kafka did not acknowledge the erasure in time; retry later",
+            services.erase_retry_after_s,
+        ) from None
+    if services.forget_local is not None:
+        try:
+            await run_in_threadpool(services.forget_local, customer_id)
+        except StoreError as exc:  # the tombstone will erase it; the erasure is on its way
+            log.warning("erasure %s: local delete failed (%s); the tombstone will do it",
+                        event_id, exc.reason)  # fmt: skip
+    log.info("erasure %s requested over HTTP for customer %s", event_id, ref)
+    return JSONResponse({"status": "accepted", "event_id": event_id}, status_code=202,
+                        headers=_PRIVATE)  # fmt: skip
+
+
+def customer_ref(customer_id: str) -> str:
+    """A stable pseudonym of a customer id for logs: the id itself never goes there.
+
+    Whoever knows the id finds its lines (``printf %s ID | sha256sum``, first 16 digits).
+
+    >>> customer_ref("c-1001")
+    'sha256:a4391d7e4aeae41b'
+    """
+    return "sha256:" + hashlib.sha256(customer_id.encode()).hexdigest()[:16]
+
+
+def _erasable_id(raw: str) -> str:
+    """The path's customer id, or :class:`BadRequest` if it cannot be a real one."""
+    if not raw.strip():
+        raise BadRequest("customer_id: must not be empty")
+    if raw != raw.strip():
+        raise BadRequest("customer_id: must not start or end with whitespace")
+    if "\ufffd" in raw or not raw.isprintable():
+        raise BadRequest("customer_id: must be printable UTF-8 text")
+    if len(raw.encode()) > MAX_ERASE_ID_BYTES:
+        raise BadRequest(f"customer_id: at most {MAX_ERASE_ID_BYTES} bytes")
+    return raw
 
 
 async def by_email(request: Request) -> JSONResponse:

@@ -11,7 +11,9 @@ __all__ = ["api_error", "error_response"]
 
 
 def error_response(exc: ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="cdpflow"'} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="cdpflow"'} if exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(
         {"error": exc.reason, "detail": str(exc)}, status_code=exc.status, headers=headers
     )

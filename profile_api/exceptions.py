@@ -9,7 +9,16 @@ from typing import ClassVar
 
 from cdpflow.errors import CdpflowError
 
-__all__ = ["ApiError", "BadRequest", "NotFound", "NotReady", "Unauthorized"]
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "BrokerUnavailable",
+    "ErasureDisabled",
+    "Forbidden",
+    "NotFound",
+    "NotReady",
+    "Unauthorized",
+]
 
 
 class ApiError(CdpflowError):
@@ -17,6 +26,8 @@ class ApiError(CdpflowError):
 
     status: ClassVar[int] = 500
     reason = "api_error"
+    #: Seconds for a ``Retry-After`` header; ``None`` sends none.
+    retry_after: int | None = None
 
 
 class Unauthorized(ApiError):
@@ -24,6 +35,21 @@ class Unauthorized(ApiError):
 
     status = 401
     reason = "unauthorized"
+
+
+class Forbidden(ApiError):
+    """A valid token that does not grant this request: a read token asking to erase, or
+    the admin token asking to read."""
+
+    status = 403
+    reason = "forbidden"
+
+
+class ErasureDisabled(ApiError):
+    """An erasure asked of an API with no ``CDPFLOW_API_ADMIN_TOKENS`` configured."""
+
+    status = 403
+    reason = "erasure_disabled"
 
 
 class BadRequest(ApiError):
@@ -45,3 +71,14 @@ class NotReady(ApiError):
 
     status = 503
     reason = "not_ready"
+
+
+class BrokerUnavailable(ApiError):
+    """Kafka did not acknowledge an erasure in time; the client should retry."""
+
+    status = 503
+    reason = "broker_unavailable"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -89,6 +89,8 @@ class Materializer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        #: Serializes writes to the store: the poll loop's batches and :meth:`erase`.
+        self._write_lock = threading.Lock()
         self.applied = 0
         """Records (snapshots and tombstones) applied since this object was made."""
 
@@ -131,13 +133,25 @@ class Materializer:
             offsets[(self._topic, partition)] = offset + 1
             self._positions[partition] = offset + 1
         if offsets:
-            self._store.apply(changes, offsets)
+            with self._write_lock:
+                self._store.apply(changes, offsets)
             self.applied += len(changes)
             if self._on_erase is not None:
                 for customer_id, profile in changes:
                     if profile is None:
                         self._on_erase(customer_id)
         return read
+
+    def erase(self, customer_id: str) -> None:
+        """Delete ``customer_id`` from the store now, as its tombstone will (idempotent).
+
+        Thread-safe against the poll loop: a store update reads the old profile to drop
+        its index entries, so two writers at once could leave an email index behind.
+        """
+        with self._write_lock:
+            self._store.apply([(customer_id, None)], {})
+        if self._on_erase is not None:
+            self._on_erase(customer_id)
 
     def _change(
         self, key: bytes | None, value: bytes | None, partition: int, offset: int
