@@ -33,7 +33,7 @@ from state.config import ProfileConfig
 from state.events import NO_TIME
 from state.money import from_units, to_units
 
-__all__ = ["Cart", "change", "checkout", "order"]
+__all__ = ["Cart", "change", "checkout", "merge", "order"]
 
 NO_PRICE = -1
 """Stored price of a line whose price was never given."""
@@ -171,3 +171,78 @@ def _fold(lines: dict[str, tuple[int, int]], pid: str, delta: int, price: int, c
         lines.pop(pid, None)
     elif pid in lines or len(lines) < cap:
         lines[pid] = (qty, old_price if price == NO_PRICE else price)
+
+
+def merge(
+    c: Cart,
+    other: Cart,
+    cfg: ProfileConfig,
+    *,
+    watermark: int,
+    first: int | None,
+    other_first: int | None,
+) -> None:
+    """Merge another key's cart into ``c``, as one customer's cart across both keys.
+
+    ``watermark`` is the newest event time of both sides; ``first`` and ``other_first``
+    are each side's earliest event time (``first_seen``): no change of that side is older.
+
+    - The newest order of either side empties the cart: ``cleared_at`` is the later one,
+      and pending changes of both sides at or before it are void (exact: they carry
+      their times).
+    - A side's *settled* lines survive if that side holds the newest order, or if its
+      first event is newer than that order (every change of it came after). Otherwise
+      they are void: settled lines keep no times, and an order that may have covered
+      them empties the cart (an order on one key voids the other key's older cart,
+      and also, when the two interleave beyond the allowed lateness, changes made on
+      the other key after it: the cart errs towards empty, not towards items bought).
+    - Surviving settled lines add up per product; the price is that of the side whose
+      cart was touched last (if it knows one). A removal on one key does not take away
+      an item settled on the other key's cart (it was folded at zero there).
+    - ``updated_at`` and ``checkout_at`` are the later of both.
+
+    When every change that survives is still pending (within the allowed lateness of
+    its side's newest event), or only one side had cart events, the result is exactly
+    one customer's cart.
+
+    >>> cfg = ProfileConfig()
+    >>> a, b = Cart(), Cart()
+    >>> change(a, 10, {"product": {"product_id": "p1", "price": 2.0}}, False, 10, cfg)
+    >>> change(b, 20, {"product": {"product_id": "p2", "price": 3.0}}, False, 20, cfg)
+    >>> merge(a, b, cfg, watermark=20, first=10, other_first=20)
+    >>> [i["product_id"] for i in a.view(cfg)["items"]], a.view(cfg)["updated_at"]
+    (['p1', 'p2'], 20)
+    >>> order(b, 15)  # an order on b, newer than a2's change, older than b's
+    >>> a2 = Cart(); change(a2, 10, {"product": {"product_id": "p1"}}, False, 10, cfg)
+    >>> merge(a2, b, cfg, watermark=20, first=10, other_first=15)
+    >>> [i["product_id"] for i in a2.view(cfg)["items"]]
+    ['p2']
+    """
+    cleared = max(c.cleared_at, other.cleared_at)
+    other_newer = (other.updated_at is not None) and (
+        c.updated_at is None or other.updated_at > c.updated_at
+    )
+    mine = c.lines if _lines_survive(c, first, cleared) else {}
+    theirs = other.lines if _lines_survive(other, other_first, cleared) else {}
+    lines = dict(mine)
+    for pid in sorted(theirs):
+        qty, price = theirs[pid]
+        if pid in lines:
+            old_qty, old_price = lines[pid]
+            keep_old = old_price != NO_PRICE and (price == NO_PRICE or not other_newer)
+            lines[pid] = (old_qty + qty, old_price if keep_old else price)
+        elif len(lines) < cfg.max_cart_items:
+            lines[pid] = (qty, price)
+    c.lines = lines
+    c.pending = sorted(p for p in (*c.pending, *other.pending) if p[0] > cleared)
+    c.cleared_at = cleared
+    if other.updated_at is not None:
+        _touch(c, other.updated_at)
+    if other.checkout_at is not None:
+        checkout(c, other.checkout_at)
+    c.settle(watermark - cfg.allowed_lateness_ms, cfg)
+
+
+def _lines_survive(c: Cart, first: int | None, cleared: int) -> bool:
+    """Whether no order at ``cleared`` can have voided any settled line of ``c``."""
+    return not c.lines or c.cleared_at >= cleared or (first is not None and first > cleared)

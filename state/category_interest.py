@@ -13,7 +13,7 @@ from __future__ import annotations
 from state.config import CategoryInterestConfig, ProfileConfig
 from state.windows import RecentTimes
 
-__all__ = ["RULE", "find_anchor", "record_view"]
+__all__ = ["RULE", "find_anchor", "merge_views", "record_view"]
 
 RULE = "category_interest"
 
@@ -31,6 +31,22 @@ def record_view(
         times = views[category] = RecentTimes()
     times.add(t, cfg.max_tracked_times)
     return times
+
+
+def merge_views(
+    views: dict[str, RecentTimes], other: dict[str, RecentTimes], cfg: ProfileConfig
+) -> None:
+    """Add another key's views (disjoint events) to ``views``: per category the newest
+    ``max_tracked_times`` of both; at most ``max_categories`` categories, those viewed most
+    recently (the categories :func:`record_view` would have kept; ties by name)."""
+    for category, times in other.items():
+        mine = views.get(category)
+        if mine is None:
+            views[category] = RecentTimes(list(times.times[-cfg.max_tracked_times :]))
+        else:
+            mine.merge(times, cfg.max_tracked_times)
+    while len(views) > cfg.max_categories:
+        del views[min(views, key=lambda c: (views[c].times[-1] if views[c] else -1, c))]
 
 
 def find_anchor(

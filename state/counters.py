@@ -37,6 +37,7 @@ __all__ = [
     "REVENUE_DAYS",
     "VERSIONS",
     "Counters",
+    "merge",
     "record_activity",
     "record_email_engagement",
     "record_order",
@@ -184,3 +185,33 @@ def record_product_view(c: Counters, product_id: str, t: int, cfg: ProfileConfig
             del c.product_views[stalest]
         times = c.product_views[product_id] = RecentTimes()
     times.add(t, cfg.max_tracked_times)
+
+
+def merge(c: Counters, other: Counters, now: int, cfg: ProfileConfig) -> None:
+    """Add ``other``'s counters (another key's, disjoint events) to ``c``; ``now`` is the
+    newest event time of both.
+
+    Exact timestamps are united (the newest ``max_tracked_times`` per product, the
+    ``max_products`` products viewed most recently); day buckets are summed day by day and
+    cut to the window ending at ``now``: the same counts as one customer with both
+    histories, read at ``now`` or later.
+
+    >>> a, b, cfg = Counters(), Counters(), ProfileConfig()
+    >>> record_order(a, 0, 5, 0); record_order(b, DAY_MS, 7, DAY_MS)
+    >>> merge(a, b, DAY_MS, cfg); a.view(DAY_MS)["orders_90d"], a.revenue.total(DAY_MS, 180)
+    (2, 12)
+    """
+    for pid, times in other.product_views.items():
+        mine = c.product_views.get(pid)
+        if mine is None:
+            c.product_views[pid] = RecentTimes(list(times.times[-cfg.max_tracked_times :]))
+        else:
+            mine.merge(times, cfg.max_tracked_times)
+    views = c.product_views
+    while len(views) > cfg.max_products:
+        # The rule of record_product_view: the product viewed least recently goes first.
+        del views[min(views, key=lambda p: (views[p].times[-1] if views[p] else -1, p))]
+    c.active.merge(other.active, max(ACTIVE_DAYS), now)
+    c.orders.merge(other.orders, ORDERS_DAYS, now)
+    c.revenue.merge(other.revenue, REVENUE_DAYS, now)
+    c.emails.merge(other.emails, EMAIL_DAYS, now)

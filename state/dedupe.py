@@ -40,6 +40,20 @@ class SeenIds:
             oldest = min(self.ids, key=self.ids.__getitem__)
             del self.ids[oldest]
 
+    def overlap(self, other: SeenIds) -> int:
+        """How many ids both remember: events applied to both (as far as both can tell)."""
+        small, large = sorted((self.ids, other.ids), key=len)
+        return sum(1 for d in small if d in large)
+
+    def merge(self, other: SeenIds, cap: int) -> None:
+        """Remember ``other``'s ids too; beyond ``cap`` forget the oldest, as :meth:`add`
+        does, so an id applied on either side is refused here from now on."""
+        for d, t in other.ids.items():
+            self.ids[d] = max(t, self.ids.get(d, t))
+        if len(self.ids) > cap:
+            for d in sorted(self.ids, key=lambda d: (self.ids[d], d))[: len(self.ids) - cap]:
+                del self.ids[d]
+
     def prune(self, before: int) -> None:
         """Forget ids of events strictly before ``before``."""
         stale = [d for d, t in self.ids.items() if t < before]

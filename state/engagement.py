@@ -31,6 +31,7 @@ __all__ = [
     "email_action",
     "fold_email",
     "fold_session",
+    "merge",
 ]
 
 EMAIL_ACTIONS: Final = ("delivered", "opened", "clicked", "bounced", "unsubscribed", "other")
@@ -130,3 +131,47 @@ def fold_session(
         while len(e.recent_sessions) > cfg.max_sessions:
             oldest = min(e.recent_sessions, key=lambda d: (e.recent_sessions[d], d))
             del e.recent_sessions[oldest]
+
+
+def merge(e: Engagement, other: Engagement, watermark: int, cfg: ProfileConfig) -> None:
+    """Add another key's engagement (disjoint events) to ``e``; ``watermark`` is the newest
+    event time of both.
+
+    Email counts add up, the last open and click are the later. **Sessions** add up,
+    except that a session id both sides still remember, last seen within
+    ``session_memory_ms`` of each other, was one session of one customer and is counted
+    once. That is exact when each session's events lie within the session memory and both
+    sides still remember the ids they share. A session whose id one side has already
+    forgotten (its newest event more than ``session_memory_ms`` past the session), or
+    whose events on one side bridge two sessions of the other, counts once per side:
+    the ids alone cannot tell. So the merged count is at least one customer's, and at
+    most the sum of both.
+
+    >>> a, b, cfg = Engagement(), Engagement(), ProfileConfig()
+    >>> fold_session(a, "s1", 0, 0, cfg); fold_session(b, "s1", 5, 5, cfg)
+    >>> fold_session(b, "s2", 6, 6, cfg); merge(a, b, 6, cfg); a.sessions
+    2
+    """
+    for action, n in other.email.items():
+        e.email[action] = e.email.get(action, 0) + n
+    e.last_open = _later(e.last_open, other.last_open)
+    e.last_click = _later(e.last_click, other.last_click)
+    e.sessions += other.sessions
+    for digest, t in other.recent_sessions.items():
+        mine = e.recent_sessions.get(digest)
+        if mine is None:
+            e.recent_sessions[digest] = t
+            continue
+        if abs(mine - t) <= cfg.session_memory_ms:
+            e.sessions -= 1  # one session, counted on both sides
+        e.recent_sessions[digest] = max(mine, t)
+    if len(e.recent_sessions) > cfg.max_sessions:
+        e.prune(watermark - cfg.session_memory_ms)
+        for digest in sorted(e.recent_sessions, key=lambda d: (e.recent_sessions[d], d))[
+            : max(len(e.recent_sessions) - cfg.max_sessions, 0)
+        ]:
+            del e.recent_sessions[digest]
+
+
+def _later(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)

@@ -2,7 +2,7 @@
 
 from cdpflow.errors import CdpflowError
 
-__all__ = ["SnapshotVersionError", "StateError"]
+__all__ = ["MergeOverlapError", "SnapshotVersionError", "StateError"]
 
 
 class StateError(CdpflowError):
@@ -15,3 +15,10 @@ class SnapshotVersionError(StateError):
     """A recovery snapshot written by a layout this code cannot read."""
 
     reason = "snapshot_version"
+
+
+class MergeOverlapError(StateError):
+    """Two customer states to merge have both applied some of the same events: their
+    counters cannot be added without counting those events twice."""
+
+    reason = "merge_overlap"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["put", "wins"]
+__all__ = ["merge", "put", "wins"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -42,3 +42,21 @@ def put(
     if cap is not None and len(entries) > cap:
         stalest = min(entries, key=lambda k: (entries[k][1], repr(k)))
         del entries[stalest]
+
+
+def merge(
+    entries: dict[K, tuple[V, int]],
+    other: dict[K, tuple[V, int]],
+    cap: int | None = None,
+    rank: Callable[[V], Any] = repr,
+) -> None:
+    """Write every entry of ``other`` into ``entries`` with :func:`put`: per key the later
+    write wins with the same tie rule, so the result does not depend on which side is
+    ``entries``; beyond ``cap`` the keys written longest ago go, as they would have.
+
+    >>> a = {"x": ("old", 1), "y": ("kept", 5)}
+    >>> merge(a, {"x": ("new", 2), "z": ("z", 0)}, cap=2); sorted(a.items())
+    [('x', ('new', 2)), ('y', ('kept', 5))]
+    """
+    for key, (value, t) in other.items():
+        put(entries, key, value, t, cap, rank)

@@ -23,7 +23,7 @@ from typing import Any
 from state import lww
 from state.config import ProfileConfig
 
-__all__ = ["Preferences", "fold_preferences", "set_consent"]
+__all__ = ["Preferences", "fold_preferences", "merge", "set_consent"]
 
 
 def _withdrawal_first(value: bool) -> bool:
@@ -92,3 +92,19 @@ def fold_preferences(p: Preferences, payload: dict[str, Any], t: int, cfg: Profi
     consent = payload.get("email_consent")
     if consent is not None:
         set_consent(p, bool(consent), t)
+
+
+def merge(p: Preferences, other: Preferences, cfg: ProfileConfig) -> None:
+    """Another key's preferences, subscriptions and consent into ``p``: every key last
+    write wins by event time with the same tie rules (withdrawing wins a tie), so the
+    result is what one customer who made both sides' writes would hold.
+
+    >>> a, b = Preferences(), Preferences()
+    >>> set_consent(a, True, 5); set_consent(b, False, 5); merge(a, b, ProfileConfig())
+    >>> a.unsubscribed
+    True
+    """
+    lww.merge(p.values, other.values, cfg.max_preferences)
+    lww.merge(p.subscriptions, other.subscriptions, cfg.max_preferences, _withdrawal_first)
+    if other.email_consent is not None:
+        set_consent(p, *other.email_consent)

@@ -26,7 +26,7 @@ from state import lww
 from state.config import ProfileConfig
 from state.money import from_units, to_units
 
-__all__ = ["OTHER", "Purchases", "fold_order"]
+__all__ = ["OTHER", "Purchases", "fold_order", "merge"]
 
 OTHER: Final = "(other)"
 
@@ -112,3 +112,33 @@ def fold_order(p: Purchases, payload: dict[str, Any], t: int, cfg: ProfileConfig
             category = OTHER  # one key is kept for the overflow
         p.category_spend[category] = p.category_spend.get(category, 0) + spend
     return units
+
+
+def merge(p: Purchases, other: Purchases, cfg: ProfileConfig) -> None:
+    """Add another key's purchases (disjoint orders) to ``p``.
+
+    Counts and revenue add up; the last order and the currency are the newer (same tie
+    rules as :func:`fold_order`). Category spend adds up per category; only when both
+    sides together name more than ``max_spend_categories - 1`` categories can the result
+    differ from one customer's: ``p``'s names are kept, ``other``'s new ones are named in
+    alphabetical order while room remains, the rest goes to ``"(other)"`` (which of them
+    came first in time is not known). The total is always kept.
+
+    >>> a, b = Purchases(1, 10, (5, "o1"), ("EUR", 5), {"shoes": 10}), Purchases()
+    >>> b.orders, b.revenue, b.last_order, b.category_spend = 1, 4, (9, "o2"), {"shoes": 4}
+    >>> merge(a, b, ProfileConfig()); a.orders, a.revenue, a.last_order, a.category_spend
+    (2, 14, (9, 'o2'), {'shoes': 14})
+    """
+    p.orders += other.orders
+    p.revenue += other.revenue
+    if other.last_order is not None and (p.last_order is None or other.last_order > p.last_order):
+        p.last_order = other.last_order
+    if other.currency is not None and lww.wins(other.currency[1], other.currency[0], p.currency):
+        p.currency = other.currency
+    spend = p.category_spend
+    for category in sorted(other.category_spend):
+        key = category
+        named = len(spend) - (OTHER in spend)
+        if key not in spend and key != OTHER and named >= cfg.max_spend_categories - 1:
+            key = OTHER
+        spend[key] = spend.get(key, 0) + other.category_spend[category]

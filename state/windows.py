@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from dataclasses import dataclass, field
+from heapq import merge as merge_sorted
 
 from state.events import DAY_MS
 
@@ -89,6 +90,17 @@ class RecentTimes:
         if i:
             del self.times[:i]
 
+    def merge(self, other: RecentTimes, cap: int) -> None:
+        """Add every time of ``other`` (a disjoint set of events), keeping the newest ``cap``.
+
+        The same times as if each had been :meth:`add`-ed here: each side kept its newest
+        ``cap``, so the newest ``cap`` of both are among them.
+
+        >>> w = RecentTimes([1, 5]); w.merge(RecentTimes([3, 5, 7]), cap=4); w.times
+        [3, 5, 5, 7]
+        """
+        self.times = list(merge_sorted(self.times, other.times))[-cap:]
+
     def __len__(self) -> int:
         return len(self.times)
 
@@ -134,6 +146,18 @@ class DayBuckets:
         """Forget the buckets of days before ``first_day``."""
         for d in [d for d in self.buckets if d < first_day]:
             del self.buckets[d]
+
+    def merge(self, other: DayBuckets, days: int, now: int) -> None:
+        """Add ``other``'s amounts day by day, keeping what a ``days``-day window ending at
+        or after ``now`` (the newest event time of both) can count, as :meth:`add` does.
+
+        >>> b = DayBuckets({0: 1, 5: 2}); b.merge(DayBuckets({5: 3, 6: 1}), 2, 6 * 86_400_000)
+        >>> b.buckets
+        {5: 5, 6: 1}
+        """
+        for d, amount in other.buckets.items():
+            self.buckets[d] = self.buckets.get(d, 0) + amount
+        self.prune(day_window(now, days)[0])
 
     def dump(self) -> tuple[int, ...]:
         """Flat ``(day, amount, day, amount, ...)``, days ascending: compact to pickle."""
