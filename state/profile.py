@@ -47,6 +47,7 @@ from state.windows import RecentTimes
 
 __all__ = [
     "ERASE_EVENT",
+    "ERASE_SOURCES",
     "NO_TIME",
     "CustomerState",
     "advance",
@@ -60,6 +61,7 @@ __all__ = [
     "is_erasure",
     "is_idle",
     "next_deadline",
+    "reevaluate",
     "view",
 ]
 
@@ -100,9 +102,12 @@ class CustomerState:
     tags: dict[str, str] = field(default_factory=dict)
     """Custom tags: a free-form map kept for integrations (``custom_tags`` in the view)."""
     derived: Derived = field(default_factory=Derived)
+    """The rules' last verdict (tags, lifecycle, segments) and trigger cooldowns."""
     erased_at: int | None = None
     """When the customer was erased: events at or before it are dropped, never applied."""
-    """The rules' last verdict (tags, lifecycle, segments) and trigger cooldowns."""
+    merged_into: str | None = None
+    """The customer this id joined by an alias (:mod:`state.alias`): its state moved
+    there, and its later events are forwarded there."""
 
     @property
     def customer_id(self) -> str | None:
@@ -223,8 +228,18 @@ ERASE_EVENT = "erase"
 """The name of the custom event that erases a customer (``cdpflow forget``)."""
 
 
+ERASE_SOURCES = frozenset({"cdpflow forget", "profile API"})
+"""The ``source`` of a genuine erasure (``cdpflow forget``, the profile API's erasure
+endpoint): the collector never writes these, so an ``erase`` custom event sent through the
+tracking API or a webhook is an ordinary event, not an erasure."""
+
+
 def is_erasure(ev: Event) -> bool:
-    return ev.event_type == "custom" and ev.payload.get("name") == ERASE_EVENT
+    return (
+        ev.event_type == "custom"
+        and ev.source in ERASE_SOURCES
+        and ev.payload.get("name") == ERASE_EVENT
+    )
 
 
 def erase(st: CustomerState, at: int) -> list[Output]:
@@ -236,6 +251,12 @@ def erase(st: CustomerState, at: int) -> list[Output]:
         setattr(st, name, getattr(fresh, name))
     st.erased_at = at
     return [Erased(key, at)]
+
+
+def reevaluate(st: CustomerState, cfg: ProfileConfig, cause: str) -> list[Output]:
+    """Evaluate every rule afresh at the state's time, trusting nothing cached: for a
+    state changed wholesale (a merge of two customers, :mod:`state.alias`)."""
+    return _evaluate(st, cfg, as_of(st), cause)
 
 
 def advance(st: CustomerState, cfg: ProfileConfig, until: int) -> list[Output]:
