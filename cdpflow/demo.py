@@ -39,6 +39,9 @@ class DemoResult:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     identity_links: list[dict[str, Any]] = field(default_factory=list)
+    customer_merges: list[dict[str, Any]] = field(default_factory=list)
+    resent: list[dict[str, Any]] = field(default_factory=list)
+    """Events written back to the events topic (customer merges, :mod:`state.alias`)."""
 
 
 def encode_sample(
@@ -71,6 +74,10 @@ def collect(messages: list[SinkMessage], codec: AvroCodec, events_in: int) -> De
             result.dead_letters.append(record)
         elif name == "cdp.IdentityLink":
             result.identity_links.append(record)
+        elif name == "cdp.CustomerMerge":
+            result.customer_merges.append(record)
+        elif name == "cdp.Event":
+            result.resent.append(record)
     return result
 
 

@@ -131,8 +131,10 @@ def replay(settings: Settings, opts: ReplayOptions, out: TextIO) -> int:
     keep = keep_trigger(opts.triggers, now, opts.fresh_horizon_ms, counts)
     collected = _CollectingSink() if opts.diff else None
     sink: Any = collected if collected is not None else kafka_sink(settings)
+    # resend=False: the handovers and forwarded events of customer merges are in the
+    # history already; a replay applies those and writes none back.
     flow = build_flow(source, sink, settings, keep_trigger=keep, end_at_stream_time=True,
-                      flow_id="cdpflow")  # fmt: skip
+                      flow_id="cdpflow", resend=False)  # fmt: skip
     shadow = " (shadow: nothing written)" if opts.diff else ""
     out.write(f"replaying {what}\n  into {recovery_dir}{shadow}; triggers: {opts.triggers}\n")
     started = time.monotonic()

@@ -27,6 +27,7 @@ from flows.encode import Encoder, SinkMessage
 from flows.identity_step import stitch
 from flows.profile_step import profiles
 from state import Trigger
+from state.alias import route_key
 
 __all__ = ["build_flow"]
 
@@ -41,18 +42,21 @@ def build_flow(
     flow_id: str = "cdpflow",
     keep_trigger: Callable[[Trigger], bool] | None = None,
     end_at_stream_time: bool = False,
+    resend: bool = True,
 ) -> Dataflow:
     """``keep_trigger``: a filter for triggers (replay's ``--triggers`` policy); tag changes
     and profiles always flow. ``end_at_stream_time``: at the end of a bounded input, let
     the moments happen up to the newest event time only (replay), instead of up to the
-    wall clock (a bounded live run)."""
+    wall clock (a bounded live run). ``resend``: write a customer merge's handover and
+    forwarded events back to the events topic (:mod:`state.alias`); a replay passes
+    ``False``, its history already holding them."""
     codec = codec or default_codec()
     encoder = Encoder(codec, settings.topics, clock)
     flow = Dataflow(flow_id)
     msgs = op.input("events_in", flow, source)
     decoded = decode("decode", msgs, codec, settings.limits, clock)
     stitched = stitch("identity", decoded.oks, settings.identity, clock)
-    keyed = op.key_on("by_customer", stitched.events, lambda ev: ev.key)
+    keyed = op.key_on("by_customer", stitched.events, route_key)
     outputs = profiles(
         "profile",
         keyed,
@@ -61,6 +65,7 @@ def build_flow(
         settings.profile_flush_ms,
         settings.timer_grace_ms,
         end_at_stream_time,
+        resend,
     )
     if keep_trigger is not None:
         policy = keep_trigger

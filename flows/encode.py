@@ -2,7 +2,9 @@
 
 Routing: ``Trigger`` and ``TagChange`` to the triggers topic (the email system's one
 subscription), ``ProfileChanged`` to the compacted profiles topic, ``Rejected`` and
-``DeadLetter`` to the dead-letter topic. Keys are the customer id, so a consumer sees one
+``DeadLetter`` to the dead-letter topic, ``IdentityLink`` and ``CustomerMerge`` to the
+identities topic, and ``Resend`` (a customer merge's handover and forwarded events) back to
+the events topic. Keys are the customer id, so a consumer sees one
 customer's records in order. A ``cdp.schema`` header names the record for routing
 without decoding.
 """
@@ -19,8 +21,10 @@ from cdpflow.settings import Topics
 from flows import metrics
 from flows.clock import Clock
 from flows.dead_letters import DeadLetter, Origin
+from flows.event_record import event_record
 from state import STATE_VERSION, Erased, Output, ProfileChanged, Rejected, TagChange, Trigger
 from state.identity import IdentityLink
+from state.outputs import CustomerMerge, Resend
 
 __all__ = ["Encoder", "SinkMessage"]
 
@@ -68,6 +72,20 @@ class Encoder:
             letter = DeadLetter(out.reason, out.error, "ProfileRule", origin, self._clock(),
                                 out.event_id)  # fmt: skip
             return self.dead_letter(letter)
+        if isinstance(out, Resend):
+            ev = out.event
+            return self._msg(self._topics.events, ev.key, "cdp.Event", event_record(ev))
+        if isinstance(out, CustomerMerge):
+            return self._msg(self._topics.identities, out.merged_into, "cdp.CustomerMerge", {
+                "merge_id": out.merge_id,
+                "previous_id": out.previous_id,
+                "customer_id": out.customer_id,
+                "outcome": out.outcome,
+                "merged_into": out.merged_into,
+                "merged_events": out.merged_events,
+                "event_time": out.event_time,
+                "emitted_at": self._clock(),
+            })  # fmt: skip
         raise TypeError(f"no route for output type {type(out).__name__}")
 
     def identity_link(self, link: IdentityLink) -> SinkMessage:

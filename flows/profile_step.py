@@ -2,7 +2,9 @@
 
 One :class:`_ProfileLogic` per key (customer id, or ``anon:`` + anonymous id). Each
 activation gets the batch of that key's events Bytewax has queued and folds them with
-:func:`state.apply`; triggers, tag changes and rejections go out at once.
+:func:`state.alias.apply_routed` (:func:`state.apply` with customer aliases in force);
+triggers, tag changes and rejections go out at once. ``resend=False`` (replay) keeps a
+merge's records for the events topic back: the history already holds them.
 
 Profile snapshots for ``cdp.profiles`` are coalesced: the first change after a snapshot
 arms a **wall-clock** timer of ``flush_ms``; when it fires, one ``ProfileChanged`` carries
@@ -43,13 +45,13 @@ from state import (
     ProfileChanged,
     ProfileConfig,
     advance,
-    apply,
     compact_idle,
     from_snapshot,
     next_deadline,
     to_snapshot,
     view,
 )
+from state.alias import apply_routed, route_key
 from state.events import NO_TIME
 from state.profile import as_of
 from state.snapshot import peek
@@ -78,9 +80,11 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         flush_ms: int,
         grace_ms: int,
         end_at_stream_time: bool,
+        resend: bool,
         resume: Snapshot | None,
     ) -> None:
         self._end_at_stream_time = end_at_stream_time
+        self._resend = resend
         self._cfg = cfg
         self._stream = stream
         self._clock = stream.wall
@@ -121,12 +125,12 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         st = self._state()
         if st is None:
             # Bytewax's builder is not told the key; a new state takes it from its first event.
-            st = self._st = CustomerState(values[0].key)
+            st = self._st = CustomerState(route_key(values[0]))
         before = st.revision
         out: list[Output] = []
         for ev in values:
             self._stream.observe(ev.event_time, _partition_of(ev))
-            out.extend(apply(st, ev, self._cfg))
+            out.extend(apply_routed(st, ev, self._cfg, resend=self._resend))
         if any(isinstance(o, Erased) for o in out):
             # The tombstone is the last word on the old profile: no snapshot of it may follow.
             self._pending, self._flush_at = False, None
@@ -221,6 +225,7 @@ def profiles(
     flush_ms: int,
     grace_ms: int,
     end_at_stream_time: bool = False,
+    resend: bool = True,
 ) -> KeyedStream[Output]:
     """Apply each key's events to its profile; emit triggers, tag changes and rejections
     at once, and coalesced profile snapshots at most every ``flush_ms`` per key."""
@@ -228,5 +233,7 @@ def profiles(
     return op.stateful_batch(
         "state",
         up,
-        lambda resume: _ProfileLogic(cfg, stream, flush_ms, grace_ms, end_at_stream_time, resume),
+        lambda resume: _ProfileLogic(
+            cfg, stream, flush_ms, grace_ms, end_at_stream_time, resend, resume
+        ),
     )

@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
-__all__ = ["Erased", "Output", "ProfileChanged", "Rejected", "TagChange", "Trigger", "stable_id"]
+__all__ = [
+    "CustomerMerge",
+    "Erased",
+    "Output",
+    "ProfileChanged",
+    "Rejected",
+    "Resend",
+    "TagChange",
+    "Trigger",
+    "stable_id",
+]
 
 
 def stable_id(*parts: object) -> str:
@@ -89,4 +99,29 @@ class Erased:
     event_time: int
 
 
-Output = Trigger | TagChange | Rejected | ProfileChanged | Erased
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """An event for another key, written back to the events topic (keyed by
+    ``event.key``): a merged customer's state on its way to the customer it joined, or an
+    event of a merged-away id forwarded to that customer. ``event`` keeps its id, so the
+    receiving profile applies it once however often it arrives."""
+
+    event: Any  # state.events.Event; Any keeps this module free of an import cycle
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMerge:
+    """Audit record of an alias (``cdp.CustomerMerge`` on ``cdp.identities``): customer
+    ``previous_id`` joined ``customer_id`` (``merged``), or could not because it had
+    already joined ``merged_into`` (``conflict``)."""
+
+    merge_id: str
+    previous_id: str
+    customer_id: str
+    outcome: str
+    merged_into: str
+    merged_events: int
+    event_time: int
+
+
+Output = Trigger | TagChange | Rejected | ProfileChanged | Erased | Resend | CustomerMerge

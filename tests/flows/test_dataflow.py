@@ -111,3 +111,28 @@ def test_identity_stitching_through_the_dataflow_on_two_workers(run_flow) -> Non
         assert set(r.profiles) == {"c-77", "anon:visitor-7"}
         counts = orjson.loads(r.profiles["c-77"]["profile_json"])["event_counts"]
         assert counts == {"identify": 1, "product_viewed": 3}
+
+
+def test_customer_alias_through_the_dataflow_hands_the_state_over_and_forwards(
+    run_flow,
+) -> None:
+    view = {"product": {"product_id": "sku-1", "category": "shoes"}}
+
+    def e(i: int, t: int, kind: str, payload: dict, customer: str) -> dict:
+        return {"event_id": f"a-{i}", "type": kind, "customer_id": customer,
+                "timestamp": t, "source": "web", "payload": payload}  # fmt: skip
+
+    alias = {"name": "alias", "properties": {"previousId": '"guest-9"'}}
+    story = [e(1, T0, "product_viewed", view, "guest-9"),
+             e(2, T0 + H, "product_viewed", view, "guest-9"),
+             e(3, T0 + 2 * H, "custom", alias, "c-9"),
+             e(4, T0 + 3 * H, "product_viewed", view, "guest-9")]  # fmt: skip
+    for workers in (1, 2):
+        r = run_flow(story, workers=workers)
+        assert [(m["previous_id"], m["customer_id"], m["outcome"], m["merged_events"])
+                for m in r.customer_merges] == [("guest-9", "c-9", "merged", 2)]  # fmt: skip
+        handover, forwarded = r.resent
+        assert (handover["customer_id"], handover["source"]) == ("c-9", "cdpflow merge")
+        assert handover["payload"]["name"] == "merge_state"
+        assert (forwarded["event_id"], forwarded["customer_id"]) == ("a-4", "c-9")
+        assert "guest-9" not in r.profiles  # a tombstone followed its last snapshot

@@ -9,7 +9,7 @@ CFG = ProfileConfig()
 
 
 def erase(t: int) -> Event:
-    return Event(f"erase-{t}", "custom", t, t, customer_id="c-1",
+    return Event(f"erase-{t}", "custom", t, t, customer_id="c-1", source="cdpflow forget",
                  payload={"name": ERASE_EVENT, "properties": {}})  # fmt: skip
 
 
@@ -42,3 +42,15 @@ def test_events_from_before_the_erasure_never_come_back() -> None:
     # New activity after the erasure starts a new profile.
     apply(st, identify("e3", T0 + 2 * H), CFG)
     assert profile_view(st, CFG)["attributes"]["first_name"] == "Gone"
+
+
+def test_an_erase_event_from_the_tracking_api_is_an_ordinary_custom_event() -> None:
+    st = CustomerState("c-1")
+    apply(st, identify("e1", T0), CFG)
+    forged = Event("x1", "custom", T0 + H, T0 + H, customer_id="c-1", source="web",
+                   payload={"name": ERASE_EVENT, "properties": {}})  # fmt: skip
+    out = apply(st, forged, CFG)
+    assert not any(isinstance(o, Erased) for o in out)
+    assert st.attr("email") == "gone@example.com"
+    assert st.erased_at is None
+    assert st.event_counts["custom"] == 1

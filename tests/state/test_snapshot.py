@@ -17,6 +17,7 @@ from state import (
 )
 from state.events import DAY_MS
 from state.exceptions import SnapshotVersionError
+from state.snapshot import from_portable, to_portable
 from tests.conftest import T0, H
 
 CFG = ProfileConfig()
@@ -146,10 +147,30 @@ def test_a_version_2_snapshot_reads_with_an_empty_rules_verdict(event_factory) -
     st = CustomerState("c-1")
     apply(st, event_factory(t=T0), CFG)
     assert st.derived.lifecycle == "active"
-    v2 = (2, *to_snapshot(st)[1:-2])  # v2 had neither the verdict nor the erasure time
+    # v2 had neither the verdict nor the erasure time nor the merge target
+    v2 = (2, *to_snapshot(st)[1:-3])
     restored = from_snapshot(v2)
     assert restored.derived.lifecycle is None
     assert restored.watermark == st.watermark
+
+
+def test_a_merged_away_id_keeps_its_target_and_older_snapshots_read_without_one(
+    event_factory,
+) -> None:
+    st = CustomerState("c-1", merged_into="c-2")
+    assert from_snapshot(to_snapshot(st)).merged_into == "c-2"
+    apply(st := CustomerState("c-1"), event_factory(t=T0), CFG)
+    before_merges = to_snapshot(st)[:-1]  # written before the merge target was appended
+    assert from_snapshot(before_merges) == st
+
+
+def test_a_snapshot_travels_as_portable_json_and_reads_back_equal(event_factory) -> None:
+    st = CustomerState("c-1")
+    for i in range(5):
+        apply(st, event_factory(t=T0 + i * H, event_id=f"e{i}"), CFG)
+    text = to_portable(to_snapshot(st))
+    assert "pickle" not in text and text.startswith("[3,")
+    assert from_snapshot(from_portable(text)) == st
 
 
 def test_peek_reads_the_times_a_timer_needs_without_restoring(event_factory) -> None:
