@@ -23,7 +23,7 @@ from cdpflow.codec import AvroCodec
 from cdpflow.errors import EventValidationError
 from flows.decode import to_ms
 
-__all__ = ["PAYLOAD_RECORD", "parse_time", "record_from_json"]
+__all__ = ["PAYLOAD_RECORD", "normalize_json", "parse_time", "record_from_json"]
 
 PAYLOAD_RECORD = {
     "identify": "cdp.Identify",
@@ -58,8 +58,13 @@ def parse_time(value: Any, field: str) -> int:
     raise EventValidationError("invalid_field", f"{field}: expected a time")
 
 
-def record_from_json(obj: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
-    """Normalize and validate one JSON event; raise ``EventValidationError`` naming the field."""
+def normalize_json(obj: dict[str, Any]) -> dict[str, Any]:
+    """The ``cdp.Event`` record of one JSON event, not yet checked against the schema.
+
+    Raises ``EventValidationError`` naming the field for what it converts (type, times,
+    payload shape); :func:`record_from_json` adds the schema check. For callers that check
+    the schema another way, e.g. while encoding.
+    """
     if not isinstance(obj, dict):
         raise EventValidationError("invalid_event", "an event must be a JSON object")
     event_type = obj.get("type") or obj.get("event_type")
@@ -85,7 +90,7 @@ def record_from_json(obj: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
             raise EventValidationError(
                 "invalid_field", "payload.signup_date: not an ISO date"
             ) from None
-    record = {
+    return {
         "event_id": obj.get("event_id"),
         "event_type": event_type,
         "customer_id": obj.get("customer_id"),
@@ -97,6 +102,11 @@ def record_from_json(obj: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
         "context": obj.get("context"),
         "payload": (PAYLOAD_RECORD[event_type], payload),
     }
+
+
+def record_from_json(obj: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
+    """Normalize and validate one JSON event; raise ``EventValidationError`` naming the field."""
+    record = normalize_json(obj)
     schema = codec.schema("cdp.Event")
     # The quiet check first: raise_errors=True builds an error object for every union branch
     # it rejects, even on valid events (3-6x the cost). Only a failure pays for the detail.

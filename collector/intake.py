@@ -1,10 +1,11 @@
 """From JSON events to Kafka messages: validate each, keep the good, dead-letter the bad.
 
-Every event goes through :func:`cdpflow.json_events.record_from_json` (normalization and
-the ``cdp.Event`` schema) and is encoded with the codec; its key is the customer id, else
-the anonymous id. In a batch, an event that fails becomes a ``cdp.DeadLetter`` on the
-dead-letter topic (reason, message naming the field, the item's JSON bytes, key,
-``source_topic`` = ``http:<path>``) and is reported by its index; its siblings go on.
+Every event goes through :func:`cdpflow.json_events.normalize_json` and is checked
+against ``cdp.Event`` while it is encoded (:mod:`collector.avro_writer`); its key is the
+customer id, else the anonymous id. In a batch, an event that fails becomes a
+``cdp.DeadLetter`` on the dead-letter topic (reason, message naming the field, the item's
+JSON bytes, key, ``source_topic`` = ``http:<path>``) and is reported by its index; its
+siblings go on.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 
 import orjson
 
-from cdpflow.codec import AvroCodec
+from cdpflow.codec import MARKER, AvroCodec
 from cdpflow.errors import EventValidationError
-from cdpflow.json_events import record_from_json
+from cdpflow.json_events import normalize_json
 from cdpflow.settings import Topics
+from collector.avro_writer import SchemaMismatch, compile_writer
 from collector.producer import OutMessage
 from flows.dead_letters import DeadLetter, Origin
 
@@ -48,21 +50,32 @@ class Intake:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
 class Normalizer:
-    codec: AvroCodec
-    topics: Topics
+    """JSON events to ``cdp.Event`` messages for one codec and set of topics."""
+
+    __slots__ = ("_write_event", "codec", "topics")
+
+    def __init__(self, codec: AvroCodec, topics: Topics) -> None:
+        self.codec = codec
+        self.topics = topics
+        # Checks each record against cdp.Event while it encodes it (one pass; see
+        # avro_writer): the bytes codec.encode would write, with the same header.
+        self._write_event = compile_writer(
+            codec.schema("cdp.Event"), MARKER + codec.fingerprint_of("cdp.Event")
+        )
 
     def encode(self, event: Json) -> OutMessage:
         """One JSON event as a ``cdp.Event`` message; ``EventValidationError`` if invalid."""
-        record = record_from_json(event, self.codec)
+        record = normalize_json(event)
         key = record["customer_id"] or record["anonymous_id"]
+        try:
+            value = self._write_event(record)
+        except SchemaMismatch as exc:
+            raise EventValidationError(
+                "schema_mismatch", f"does not fit cdp.Event at: {exc.field or 'record'}"
+            ) from None
         if not key:
             raise EventValidationError("missing_identity", "customer_id or anonymous_id: required")
-        try:
-            value = self.codec.encode("cdp.Event", record)
-        except (ValueError, TypeError) as exc:  # validated above; kept as a typed reject
-            raise EventValidationError("schema_mismatch", "does not encode as cdp.Event") from exc
         return OutMessage(self.topics.events, key.encode(), value)
 
     def collect(

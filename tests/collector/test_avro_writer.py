@@ -1,0 +1,217 @@
+"""The compiled writer against fastavro: same bytes for valid data, same verdict for any data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import pytest
+from fastavro import parse_schema, schemaless_writer
+from fastavro.validation import validate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cdpflow.codec import default_codec
+from collector.avro_writer import SchemaMismatch, compile_writer
+
+CODEC = default_codec()
+RECORDS = [n for n in CODEC.names if n != "cdp.ArchivedMessage"] + ["cdp.ArchivedMessage"]
+
+_INT = st.integers(-(2**31), 2**31 - 1)
+_LONG = st.integers(-(2**63), 2**63 - 1)
+_LEAF = {
+    "null": st.none(),
+    "boolean": st.booleans(),
+    "int": _INT,
+    "long": _LONG,
+    "float": st.floats(width=32, allow_nan=False),
+    "double": st.floats(allow_nan=False) | st.integers(-(2**53), 2**53),
+    "bytes": st.binary(max_size=20),
+    "string": st.text(max_size=20),
+}
+
+
+def valid(schema: Any, named: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Data that fits a parsed schema (fastavro's tuple notation for record unions)."""
+    if isinstance(schema, list):
+        return st.one_of(*(_branch(b, named) for b in schema))
+    if isinstance(schema, str):
+        return (
+            _LEAF[schema] if schema in _LEAF else st.deferred(lambda: valid(named[schema], named))
+        )
+    kind = schema["type"]
+    logical = schema.get("logicalType")
+    if logical == "timestamp-millis":
+        return _LONG | st.datetimes(timezones=st.just(dt.UTC))
+    if logical == "date":
+        return st.integers(-700_000, 2_000_000) | st.dates()
+    if kind in _LEAF:
+        return _LEAF[kind]
+    if kind == "record":
+        fields = {f["name"]: valid(f["type"], named) for f in schema["fields"]}
+        return st.fixed_dictionaries(fields)
+    if kind == "enum":
+        return st.sampled_from(schema["symbols"])
+    if kind == "array":
+        return st.lists(valid(schema["items"], named), max_size=3)
+    if kind == "map":
+        return st.dictionaries(st.text(max_size=5), valid(schema["values"], named), max_size=3)
+    return valid(kind, named)
+
+
+def _branch(schema: Any, named: dict[str, Any]) -> st.SearchStrategy[Any]:
+    target = named.get(schema, schema) if isinstance(schema, str) else schema
+    if isinstance(target, dict) and target.get("type") == "record":
+        return valid(schema, named).map(lambda d: (target["name"], d))
+    return valid(schema, named)
+
+
+def fastavro_bytes(schema: Any, datum: Any) -> bytes:
+    buf = io.BytesIO()
+    schemaless_writer(buf, schema, datum)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", RECORDS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_valid_records_encode_to_fastavros_bytes(name: str, data: st.DataObject) -> None:
+    schema = CODEC.schema(name)
+    datum = data.draw(valid(schema, schema["__named_schemas"]))
+    assert compile_writer(schema)(datum) == fastavro_bytes(schema, datum)
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | _LONG | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+def fastavro_accepts(datum: Any, schema: Any) -> bool:
+    try:
+        return validate(datum, schema, raise_errors=False)
+    except ValueError:  # e.g. a date string that is not ISO: fastavro refuses it by raising
+        return False
+
+
+def mutate(datum: Any, data: st.DataObject) -> Any:
+    """``datum`` with one value somewhere replaced by anything JSON can hold."""
+    if isinstance(datum, tuple):
+        return (datum[0], mutate(datum[1], data))
+    if isinstance(datum, dict) and datum and data.draw(st.booleans()):
+        key = data.draw(st.sampled_from(sorted(datum)))
+        return {**datum, key: mutate(datum[key], data)}
+    if isinstance(datum, list) and datum and data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(datum) - 1))
+        return [*datum[:i], mutate(datum[i], data), *datum[i + 1 :]]
+    return data.draw(JSONISH)
+
+
+@pytest.mark.parametrize("name", ["cdp.Event", "cdp.DeadLetter", "cdp.Identify"])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_accepts_exactly_what_fastavro_validates(name: str, data: st.DataObject) -> None:
+    schema = CODEC.schema(name)
+    datum = mutate(data.draw(valid(schema, schema["__named_schemas"])), data)
+    write = compile_writer(schema)
+    if fastavro_accepts(datum, schema):
+        assert write(datum) == fastavro_bytes(schema, datum)
+    else:
+        with pytest.raises(SchemaMismatch):
+            write(datum)
+
+
+def test_mismatch_names_the_innermost_field_and_not_the_value() -> None:
+    write = compile_writer(CODEC.schema("cdp.Event"))
+    product = {"product_id": "p-1", "price": "secret-price"}
+    record = {
+        "event_id": "e",
+        "event_type": "product_viewed",
+        "event_time": 1,
+        "received_at": 1,
+        "source": "web",
+        "payload": ("cdp.ProductViewed", {"product": product}),
+    }
+    write({**record, "payload": ("cdp.ProductViewed", {"product": {"product_id": "p"}})})
+    with pytest.raises(SchemaMismatch) as info:
+        write(record)
+    assert info.value.field == "cdp.Product.price"
+    assert "secret" not in str(info.value)
+    with pytest.raises(SchemaMismatch) as info:
+        write({**record, "event_id": None})
+    assert info.value.field == "cdp.Event.event_id"
+    with pytest.raises(SchemaMismatch) as info:
+        write({**record, "payload": ("cdp.Nope", {})})
+    assert info.value.field == "cdp.Event.payload"
+
+
+def test_unions_without_tuple_notation_choose_like_fastavro() -> None:
+    schema = parse_schema(
+        {
+            "type": "record",
+            "name": "t.U",
+            "fields": [
+                {
+                    "name": "u",
+                    "type": [
+                        "null",
+                        {
+                            "type": "record",
+                            "name": "t.A",
+                            "fields": [{"name": "a", "type": "long"}],
+                        },
+                        {
+                            "type": "record",
+                            "name": "t.B",
+                            "fields": [
+                                {"name": "a", "type": "long"},
+                                {"name": "b", "type": ["null", "string"], "default": None},
+                            ],
+                        },
+                        "string",
+                    ],
+                }
+            ],
+        }
+    )
+    write = compile_writer(schema)
+    for datum in ({"u": None}, {"u": {"a": 1}}, {"u": {"a": 1, "b": "x"}}, {"u": "s"}):
+        assert write(datum) == fastavro_bytes(schema, datum)
+    with pytest.raises(SchemaMismatch):
+        write({"u": 3})
+
+
+def test_nested_type_spellings_and_recursion() -> None:
+    schema = parse_schema(
+        {
+            "type": "record",
+            "name": "t.Node",
+            "fields": [
+                {"name": "label", "type": {"type": "string"}},
+                {"name": "when", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+                {"name": "next", "type": ["null", "t.Node"], "default": None},
+                {"name": "kids", "type": {"type": "array", "items": "t.Node"}, "default": []},
+                {"name": "tags", "type": {"type": "map", "values": ["null", "int"]}, "default": {}},
+                {"name": "raw", "type": {"type": "fixed", "name": "t.Four", "size": 4}},
+            ],
+        }
+    )
+    leaf = {"label": "b", "when": 2, "raw": b"abcd"}
+    datum = {
+        "label": "a",
+        "when": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "next": leaf,
+        "kids": [leaf, leaf],
+        "tags": {"x": 1, "y": None},
+        "raw": b"1234",
+    }
+    write = compile_writer(schema)
+    assert write(datum) == fastavro_bytes(schema, datum)
+    with pytest.raises(SchemaMismatch) as info:
+        write({**datum, "kids": [leaf, {**leaf, "raw": b"abc"}]})
+    assert info.value.field == "t.Node.raw"
+    with pytest.raises(SchemaMismatch) as info:
+        write({**datum, "when": dt.datetime(2026, 1, 1)})  # naive: refused  # noqa: DTZ001
+    assert info.value.field == "t.Node.when"
