@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from cdpflow.errors import EventValidationError
+from cdpflow.json_events import parse_time
 from collector.body import parse_json, read_body
 from collector.exceptions import InvalidEvent, MalformedRequest, Unauthorized
 from collector.gate import InFlightGate
@@ -115,6 +116,7 @@ async def batch(request: Request) -> Response:
             raise MalformedRequest("batch: expected an array")
         now, ip, max_event = s.now_ms(), _ip(request), s.settings.max_event_bytes
         context = body.get("context") if isinstance(body.get("context"), dict) else None
+        sent_at = _batch_time(body.get("sentAt"))
 
         def mapper(item: Any) -> list[Json]:
             # Only a body above the per-event limit can hold an event above it.
@@ -125,7 +127,7 @@ async def batch(request: Request) -> Response:
                     item,
                     None,
                     received_at=now,
-                    batch_sent_at=body.get("sentAt"),
+                    batch_sent_at=sent_at,
                     batch_context=context,
                     client_ip=ip,
                 )
@@ -279,6 +281,17 @@ def _reservation(request: Request, limit: int) -> int:
     if declared.isdigit() and not encoded:
         return min(int(declared), limit)
     return limit
+
+
+def _batch_time(value: Any) -> Any:
+    """The batch's ``sentAt`` parsed once for all its events; unparsable, it is left as it
+    is, so that each event that uses it is rejected naming ``sentAt``."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value, "sentAt")
+    except EventValidationError:
+        return value
 
 
 def _json_object(raw: bytes) -> Json:

@@ -155,9 +155,10 @@ class KafkaSink:
         if self.broker_down:
             raise BrokerUnavailable("Kafka is unreachable", retry_after=retry_after)
         pending = _Pending(len(messages), asyncio.get_running_loop())
+        produce, delivered = producer.produce, pending.on_delivery
         for i, m in enumerate(messages):
             try:
-                producer.produce(m.topic, m.value, m.key, on_delivery=pending.on_delivery)
+                produce(m.topic, m.value, m.key, on_delivery=delivered)
             except BufferError:
                 # Messages before this one may still be delivered: the client's retry can
                 # repeat them, which event_id dedupe downstream absorbs.

@@ -81,16 +81,20 @@ def segment_to_json(
     anonymous_id = _id(message.get("anonymousId"), "anonymousId")
     if customer_id is None and anonymous_id is None:
         raise EventValidationError("missing_identity", "userId or anonymousId: required")
-    context = {**(batch_context or {}), **_object(message.get("context"), "context")}
+    context = _object(message.get("context"), "context")
+    if batch_context:
+        context = {**batch_context, **context}
     event_type, payload = _CALLS[call](message)
     sent_at = message.get("sentAt", batch_sent_at)
+    if sent_at is not None:
+        sent_at = parse_time(sent_at, "sentAt")
     return {
         "event_id": _event_id(message),
         "type": event_type,
         "customer_id": customer_id,
         "anonymous_id": anonymous_id,
         "timestamp": _corrected_time(message, sent_at, received_at),
-        "sent_at": None if sent_at is None else parse_time(sent_at, "sentAt"),
+        "sent_at": sent_at,
         "received_at": received_at,
         "source": _source(context),
         "context": _context(context, message, client_ip),
@@ -98,14 +102,14 @@ def segment_to_json(
     }
 
 
-def _corrected_time(message: Json, sent_at: Any, received_at: int) -> int:
+def _corrected_time(message: Json, sent_at: int | None, received_at: int) -> int:
     original = message.get("timestamp", message.get("originalTimestamp"))
     if original is None:
         return received_at
     device_time = parse_time(original, "timestamp")
     if sent_at is None:
         return device_time
-    return received_at - (parse_time(sent_at, "sentAt") - device_time)
+    return received_at - (sent_at - device_time)
 
 
 def _event_id(message: Json) -> str:
