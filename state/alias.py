@@ -25,6 +25,9 @@ Rules, safe by default:
   are ignored: the event goes on as an ordinary custom event of B.
 - Chains work: if B later joins C, B's state (with A's in it) moves to C, and events
   forwarded to B are forwarded again to C.
+- Erasure: an id erased before it joined keeps its erasure time, and its events from
+  before then are dropped, not forwarded. Erasing an id that has joined another erases
+  the customer it joined (the erasure is forwarded like any event): they are one person.
 - Only the dataflow may write a handover: one whose ``source`` is not
   :data:`HANDOVER_SOURCE` is an ordinary custom event and merges nothing (the collector
   cannot produce that source). Kafka ACLs should keep everyone else off the events topic.
@@ -41,11 +44,11 @@ from dataclasses import replace
 
 from state.config import ProfileConfig
 from state.events import Event
-from state.exceptions import MergeOverlapError
+from state.exceptions import StateError
 from state.identity import is_junk
 from state.merge import merge_into
 from state.outputs import CustomerMerge, Erased, Output, Rejected, Resend, stable_id
-from state.profile import CustomerState, apply, reevaluate
+from state.profile import CustomerState, apply, is_erasure, reevaluate
 from state.snapshot import from_portable, from_snapshot, to_portable, to_snapshot
 
 __all__ = [
@@ -117,6 +120,8 @@ def apply_routed(
 
 def _redirected(st: CustomerState, ev: Event, resend: bool) -> list[Output]:
     target = st.merged_into or ""
+    if st.erased_at is not None and ev.event_time <= st.erased_at and not is_erasure(ev):
+        return []  # erased before it joined: its old events stay gone, here and there
     alias = alias_of(ev)
     if alias is not None and alias[0] == st.key:
         if alias[1] == target:
@@ -149,10 +154,11 @@ def _join(st: CustomerState, ev: Event, target: str, resend: bool) -> list[Outpu
         )
         out.append(Resend(handover))
     had_profile = moved > 0
+    erased_at = st.erased_at
     fresh = CustomerState(previous)
     for name in CustomerState.__slots__:
         setattr(st, name, getattr(fresh, name))
-    st.merged_into = target
+    st.merged_into, st.erased_at = target, erased_at
     if had_profile:
         out.append(Erased(previous, ev.event_time))  # its profile now lives with the target
     out.append(_record(previous, target, "merged", target, moved, ev))
@@ -165,7 +171,7 @@ def _fold(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     try:
         other = from_snapshot(from_portable(_json_text(ev.payload["properties"]["state"]) or ""))
         merge_into(st, other, cfg)
-    except (KeyError, TypeError, ValueError, MergeOverlapError) as exc:
+    except (KeyError, TypeError, ValueError, StateError) as exc:
         return [
             Rejected(
                 "merge_refused",

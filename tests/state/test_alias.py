@@ -68,7 +68,8 @@ def test_views_before_and_after_the_alias_fire_category_interest_for_the_survivo
         ("A", "B", "merged", 2)
     ]
     assert Erased("A", T0 + 2 * H) in out  # A's own profile is removed downstream
-    assert states["A"].merged_into == "B" and states["A"].revision == 0
+    assert states["A"].merged_into == "B"
+    assert states["A"].revision == 0
     b = view(states["B"], CFG)
     assert b["event_counts"] == {"product_viewed": 3}
     assert b["first_seen"] == T0
@@ -92,7 +93,8 @@ def test_a_repeated_alias_and_a_repeated_handover_merge_nothing_twice() -> None:
     feed(states, [view_ev("a1", T0, "A"), view_ev("b1", T0, "B")])
     first = feed(states, [alias("m1", T0 + H, "A", "B")])
     handover = resent(first)[0]
-    assert handover.source == HANDOVER_SOURCE and handover.customer_id == "B"
+    assert handover.source == HANDOVER_SOURCE
+    assert handover.customer_id == "B"
     revision = states["B"].revision
     assert feed(states, [alias("m2", T0 + 2 * H, "A", "B")]) == []  # the same alias again
     assert apply_routed(states["B"], handover, CFG) == []  # redelivered handover
@@ -107,7 +109,8 @@ def test_first_merge_wins_a_second_target_is_a_conflict() -> None:
     assert [(m.outcome, m.merged_into) for m in out if isinstance(m, CustomerMerge)] == [
         ("conflict", "B")
     ]
-    assert "C" not in states and states["B"].event_counts == {"product_viewed": 1}
+    assert "C" not in states
+    assert states["B"].event_counts == {"product_viewed": 1}
 
 
 def test_chains_move_the_merged_state_on() -> None:
@@ -116,7 +119,8 @@ def test_chains_move_the_merged_state_on() -> None:
                   view_ev("b1", T0 + H, "B"), alias("m2", T0 + 2 * H, "B", "C"),
                   view_ev("a2", T0 + 3 * H, "A")])  # fmt: skip
     assert states["C"].event_counts == {"product_viewed": 3}
-    assert states["B"].merged_into == "C" and states["A"].merged_into == "B"
+    assert states["B"].merged_into == "C"
+    assert states["A"].merged_into == "B"
 
 
 def test_a_handover_written_by_anyone_but_the_dataflow_merges_nothing() -> None:
@@ -140,5 +144,31 @@ def test_replay_mode_writes_nothing_back() -> None:
     st = CustomerState("A")
     apply_routed(st, view_ev("a1", T0, "A"), CFG)
     out = apply_routed(st, alias("m1", T0 + H, "A", "B"), CFG, resend=False)
-    assert not resent(out) and st.merged_into == "B"
+    assert not resent(out)
+    assert st.merged_into == "B"
     assert apply_routed(st, view_ev("a2", T0 + 2 * H, "A"), CFG, resend=False) == []
+
+
+def erase(eid: str, t: int, customer: str) -> Event:
+    return Event(eid, "custom", t, t, customer_id=customer, source="cdpflow forget",
+                 payload={"name": "erase", "properties": {}})  # fmt: skip
+
+
+def test_an_id_erased_before_it_joined_brings_none_of_its_old_events() -> None:
+    states: dict[str, CustomerState] = {}
+    feed(states, [view_ev("a1", T0, "A"), erase("x", T0 + H, "A"), view_ev("b1", T0, "B"),
+                  alias("m1", T0 + 2 * H, "A", "B")])  # fmt: skip
+    out = feed(states, [view_ev("a1", T0, "A")])  # redelivered from before the erasure
+    assert out == []
+    assert states["B"].event_counts == {"product_viewed": 1}
+    feed(states, [view_ev("a2", T0 + 3 * H, "A")])  # after it: forwarded as usual
+    assert states["B"].event_counts == {"product_viewed": 2}
+
+
+def test_erasing_a_merged_away_id_erases_the_customer_it_joined() -> None:
+    states: dict[str, CustomerState] = {}
+    feed(states, [view_ev("a1", T0, "A"), alias("m1", T0 + H, "A", "B")])
+    out = feed(states, [erase("x", T0 + 2 * H, "A")])
+    assert Erased("B", T0 + 2 * H) in out
+    assert states["B"].erased_at == T0 + 2 * H
+    assert states["B"].revision == 0
