@@ -220,7 +220,7 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
         _set_attr(st, "timezone", ev.context["timezone"], t, cfg)
     if refused:
         outputs.append(_late(ev, cfg, refused))
-    outputs += _evaluate(st, cfg, as_of(st), "event")
+    outputs += _evaluate(st, cfg, as_of(st), "event", ev)
     return outputs
 
 
@@ -291,10 +291,33 @@ def next_deadline(st: CustomerState, cfg: ProfileConfig) -> int | None:
     return d.next_at
 
 
-def _evaluate(st: CustomerState, cfg: ProfileConfig, at: int, cause: str) -> list[Output]:
-    facts = facts_of(st, cfg, at)
-    out = engine.evaluate(cfg.rules, st, facts, at, cause)
-    st.derived.next_at = _deadline(st, cfg, facts, at)
+def _evaluate(
+    st: CustomerState, cfg: ProfileConfig, at: int, cause: str, ev: Event | None = None
+) -> list[Output]:
+    """Evaluate the rules at ``at``; ``ev`` is the event just applied, if that is why.
+
+    The previous evaluation's facts and verdicts (``st.derived.memo``) are reused for
+    what cannot have changed since: see :func:`_unchanged`.
+    """
+    rules = cfg.rules
+    facts = Facts(st, cfg, at)
+    memo = st.derived.memo
+    clean = None if memo is None else _unchanged(st, memo, rules, at, ev)
+    if memo is None or clean is None:
+        memo = st.derived.memo = _Memo(rules, at, st.revision, st.pruned_at, facts)
+    else:
+        for name, value in memo.facts.items():
+            if name in clean:
+                facts[name] = value
+    out = engine.evaluate(rules, st, facts, at, cause, memo.verdicts, clean)
+    decay = None
+    if not engine.rule_names(rules).isdisjoint(_WINDOWED_FACTS):
+        if clean is None or not memo.window_known or not clean >= _WINDOWED_FACTS:
+            memo.window_until = st.counters.next_change(at)
+            memo.window_known = True
+        decay = memo.window_until
+    memo.at, memo.revision, memo.facts = at, st.revision, facts
+    st.derived.next_at = engine.next_deadline(rules, facts, at, decay)
     st.derived.next_known = True
     return out
 
@@ -303,6 +326,57 @@ def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> i
     windowed = engine.rule_names(cfg.rules) & _WINDOWED_FACTS
     decay = st.counters.next_change(at) if windowed else None
     return engine.next_deadline(cfg.rules, facts, at, decay)
+
+
+@dataclass(slots=True)
+class _Memo:
+    """What the last evaluation found (in ``st.derived.memo``; never dumped).
+
+    ``facts``: the facts it read, at ``at``, with ``revision`` and ``pruned_at`` of the
+    state then; ``verdicts``: see :data:`engine.Verdicts`; ``window_until``: the windowed
+    facts keep their values before this moment (``None``: for ever) unless an event
+    changes a counter (``window_known``: it was computed).
+    """
+
+    rules: Rules
+    at: int
+    revision: int
+    pruned_at: int
+    facts: dict[str, Any]
+    verdicts: engine.Verdicts = field(default_factory=dict)
+    window_until: int | None = None
+    window_known: bool = False
+
+
+def _unchanged(
+    st: CustomerState, memo: _Memo, rules: Rules, at: int, ev: Event | None
+) -> frozenset[str] | None:
+    """The facts that still have the values ``memo`` holds, or ``None`` if unknown.
+
+    Known only when nothing happened since but time passing (the same ``revision``), or
+    exactly one event, ``ev`` (one more): then every fact but those its type can touch
+    (:data:`_TOUCHES`). Anything else that changes the state (a compaction, a merge, a
+    restore, erasure) makes the next evaluation start afresh. Facts read at a time:
+    windowed counts keep their values until ``memo.window_until`` (the counters' next
+    change); other time-dependent facts are never reused.
+    """
+    if memo.rules is not rules or at < memo.at or st.pruned_at != memo.pruned_at:
+        return None
+    if st.revision == memo.revision:
+        touched: frozenset[str] = frozenset()
+    elif st.revision == memo.revision + 1 and ev is not None:
+        found = _TOUCHES.get(ev.event_type)
+        if found is None:
+            return None
+        touched = found
+        if ev.context and ev.context.get("timezone"):
+            touched = touched | _ATTRIBUTE_FACTS
+    else:
+        return None
+    keep = _STATIC_FACTS
+    if memo.window_known and (memo.window_until is None or at < memo.window_until):
+        keep = _KEPT_FACTS
+    return keep - touched
 
 
 class Facts(dict[str, Any]):
@@ -379,6 +453,40 @@ _FACTS: dict[str, Callable[[Facts], Any]] = {
 _WINDOWED_FACTS = frozenset(
     {"orders_90d", "revenue_180d", "active_days_7d", "active_days_30d", "email_engagements_7d"}
 )
+# What an evaluation may reuse from the last one (_unchanged). Static facts depend on the
+# state only; windowed ones on the counters and the time; any other fact (the category
+# views of the last 24 h, a fact added later and not listed here) is always recomputed.
+_PURCHASE_FACTS = frozenset(
+    {"orders", "revenue", "average_order_value", "last_order_at", "currency"}
+    | {"orders_90d", "revenue_180d"}
+)
+_CART_FACTS = frozenset({"cart", "cart_items", "cart_value", "cart_updated_at"})
+_ATTRIBUTE_FACTS = frozenset({"signup_at", "email", "attributes"})
+_EMAIL_FACTS = frozenset({"email_opens", "email_clicks", "email_engagements_7d"})
+_PREFERENCE_FACTS = frozenset({"unsubscribed", "preferences", "subscriptions"})
+_ACTIVITY_FACTS = frozenset({"first_seen", "last_active", "active_days_7d", "active_days_30d"})
+_STATIC_FACTS = (
+    _PURCHASE_FACTS | _CART_FACTS | _ATTRIBUTE_FACTS | _EMAIL_FACTS | _PREFERENCE_FACTS
+) - _WINDOWED_FACTS | {"first_seen", "last_active", "page_views"}
+_KEPT_FACTS = _STATIC_FACTS | _WINDOWED_FACTS
+#: Event type -> the facts :func:`apply` may change when it applies one (a superset):
+#: every event moves ``first_seen``, ``last_active`` and the active days; one with a
+#: ``context.timezone`` also the attributes. A type not listed touches everything.
+_TOUCHES: dict[str, frozenset[str]] = {
+    kind: _ACTIVITY_FACTS | touched
+    for kind, touched in {
+        "identify": _ATTRIBUTE_FACTS,
+        "product_viewed": frozenset(),  # its category views are never reused
+        "page_viewed": frozenset({"page_views"}),
+        "order_completed": _PURCHASE_FACTS | _CART_FACTS,
+        "cart_item_added": _CART_FACTS,
+        "cart_item_removed": _CART_FACTS,
+        "checkout_started": _CART_FACTS,
+        "email_event": _EMAIL_FACTS | _PREFERENCE_FACTS,
+        "preference_updated": _PREFERENCE_FACTS,
+        "custom": frozenset(),
+    }.items()
+}
 
 
 def _signup_ms(value: Any) -> int | None:

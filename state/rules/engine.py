@@ -15,21 +15,39 @@ flow. Each trigger rule has a cooldown per customer.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from state.outputs import Output, TagChange, Trigger, stable_id
+from state.rules.expressions import Expression
 from state.rules.model import LifecycleEntered, Rules, SegmentEntered, TagAdded
 
 if TYPE_CHECKING:
     from state.profile import CustomerState
 
-__all__ = ["Derived", "Evaluation", "derive", "evaluate", "next_deadline", "rule_names"]
+__all__ = [
+    "Derived",
+    "Evaluation",
+    "Verdicts",
+    "derive",
+    "evaluate",
+    "next_deadline",
+    "rule_names",
+]
+
+DERIVED_NAMES = frozenset({"tags", "lifecycle", "segments"})
+"""Names an expression may read that the evaluation itself derives, not facts."""
+
+Verdicts = dict[int, tuple[tuple[Any, ...], bool, int | None]]
+"""Expression (index in ``Rules.expressions``) -> what its last evaluation read of the
+derived names, its verdict, and the first moment after it at which a ``since``
+comparison of it could flip (``None``: never)."""
 
 
 def rule_names(rules: Rules) -> frozenset[str]:
     """Every fact some expression of ``rules`` reads."""
-    return rules.names
+    return _plan(rules).names
 
 
 @dataclass(slots=True)
@@ -44,6 +62,9 @@ class Derived:
     next_at: int | None = field(default=None, compare=False)
     """Cache of the next deadline (derived, not dumped); valid while ``next_known``."""
     next_known: bool = field(default=False, compare=False)
+    memo: Any = field(default=None, compare=False)
+    """What the last evaluation found, for the next one to reuse (derived, not dumped):
+    :class:`state.profile` keeps it; ``None`` makes the next evaluation start afresh."""
 
     def dump(self) -> tuple[Any, ...]:
         """Plain data; the cached next deadline rides along (``False`` when unknown) so a
@@ -75,38 +96,153 @@ class Evaluation:
     segments: tuple[str, ...]
 
 
-def derive(rules: Rules, facts: dict[str, Any], at: int) -> Evaluation:
+def derive(
+    rules: Rules,
+    facts: dict[str, Any],
+    at: int,
+    verdicts: Verdicts | None = None,
+    clean: Set[str] | None = None,
+) -> Evaluation:
     """Evaluate every rule against ``facts`` at ``at`` (pure; ``facts`` is updated with
-    the derived ``tags``, ``lifecycle`` and ``segments`` as they are found)."""
+    the derived ``tags``, ``lifecycle`` and ``segments`` as they are found).
+
+    ``verdicts``, when given, holds the previous evaluation's verdicts (at an earlier or
+    the same moment) and is updated in place; ``clean`` names the facts known to have
+    kept their values since then (``None``: none, start afresh). An expression is then
+    not evaluated again when every fact it reads is clean, the derived names it reads
+    are as they were, its ``since`` comparisons cannot have flipped (see
+    :meth:`Expression.deadlines`) and it reads the time in no other way: the verdict
+    is the same as evaluating it would give.
+    """
+    plan = _plan(rules)
+    if verdicts is not None and clean is None:
+        verdicts.clear()
     tags: list[str] = []
     facts["tags"] = tags
-    for name, rule in rules.tags.items():
-        if rule.when.evaluate(facts, at):
-            tags.append(name)
+    for step in plan.tags:
+        if _holds(step, facts, at, verdicts, clean):
+            tags.append(step.name)
     values = facts.get("preferences") or {}
     for key, prefix in rules.preference_tags.items():
         raw = values.get(key)
         if isinstance(raw, str):
             tags.extend(sorted({f"{prefix}{v.strip()}" for v in raw.split(",") if v.strip()}))
-    lifecycle = next((s.name for s in rules.lifecycle if s.when.evaluate(facts, at)), None)
+    lifecycle = None
+    for step in plan.lifecycle:  # the first stage that holds; the others are not read
+        if lifecycle is None:
+            if _holds(step, facts, at, verdicts, clean):
+                lifecycle = step.name
+        elif verdicts is not None:
+            verdicts.pop(step.index, None)  # not evaluated now: its facts may change unseen
     facts["lifecycle"] = lifecycle
     segments: list[str] = []
     facts["segments"] = segments
-    for name, seg in rules.segments.items():
-        if seg.when.evaluate(facts, at):
-            segments.append(name)
+    for step in plan.segments:
+        if _holds(step, facts, at, verdicts, clean):
+            segments.append(step.name)
     return Evaluation(tuple(tags), lifecycle, tuple(segments))
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    index: int  # in Rules.expressions
+    name: str  # the tag, stage or segment
+    expr: Expression
+    facts: frozenset[str]  # the facts it reads
+    derived: tuple[str, ...]  # the derived names it reads
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    tags: tuple[_Step, ...]
+    lifecycle: tuple[_Step, ...]
+    segments: tuple[_Step, ...]
+    timers: tuple[tuple[str, int], ...]
+    names: frozenset[str]
+
+
+_PLANS: dict[int, tuple[Rules, _Plan]] = {}
+
+
+def _plan(rules: Rules) -> _Plan:
+    """The rules laid out for :func:`derive`, once per rules object."""
+    found = _PLANS.get(id(rules))
+    if found is not None and found[0] is rules:
+        return found[1]
+    named: list[tuple[str, Expression]] = [(n, r.when) for n, r in rules.tags.items()]
+    named += [(s.name, s.when) for s in rules.lifecycle]
+    named += [(n, s.when) for n, s in rules.segments.items()]
+    steps = [
+        _Step(i, name, e, e.names - DERIVED_NAMES, tuple(n for n in _DERIVED_ORDER if n in e.names))
+        for i, (name, e) in enumerate(named)
+    ]
+    n_tags, n_stages = len(rules.tags), len(rules.lifecycle)
+    plan = _Plan(
+        tuple(steps[:n_tags]),
+        tuple(steps[n_tags : n_tags + n_stages]),
+        tuple(steps[n_tags + n_stages :]),
+        rules.timers,
+        rules.names,
+    )
+    _PLANS[id(rules)] = (rules, plan)  # keeps the rules alive: a process has a few
+    return plan
+
+
+def _holds(
+    step: _Step,
+    facts: dict[str, Any],
+    at: int,
+    verdicts: Verdicts | None,
+    clean: Set[str] | None,
+) -> bool:
+    e = step.expr
+    if verdicts is None:
+        return e.evaluate(facts, at)
+    if not e.time_exact:
+        verdicts.pop(step.index, None)
+        return e.evaluate(facts, at)
+    read = tuple([_derived(facts, n) for n in step.derived]) if step.derived else ()
+    last = verdicts.get(step.index)
+    if (
+        last is not None
+        and clean is not None
+        and step.facts <= clean
+        and last[0] == read
+        and (last[2] is None or at < last[2])
+    ):
+        return last[1]
+    verdict = e.evaluate(facts, at)
+    later = [m for t in e.deadlines(facts) for m in (t, t + 1) if m > at]
+    verdicts[step.index] = (read, verdict, min(later) if later else None)
+    return verdict
+
+
+_DERIVED_ORDER = ("tags", "lifecycle", "segments")
+
+
+def _derived(facts: dict[str, Any], name: str) -> Any:
+    value = facts.get(name)
+    return tuple(value) if isinstance(value, list) else value
+
+
 def evaluate(
-    rules: Rules, st: CustomerState, facts: dict[str, Any], at: int, cause: str
+    rules: Rules,
+    st: CustomerState,
+    facts: dict[str, Any],
+    at: int,
+    cause: str,
+    verdicts: Verdicts | None = None,
+    clean: Set[str] | None = None,
 ) -> list[Output]:
     """Derive at ``at``, store the verdict in ``st.derived``, return what changed.
 
-    ``cause`` names what prompted the evaluation ("event", "timer") for the reasons.
+    ``cause`` names what prompted the evaluation ("event", "timer") for the reasons;
+    ``verdicts`` and ``clean`` as for :func:`derive`.
     """
-    new = derive(rules, facts, at)
+    new = derive(rules, facts, at, verdicts, clean)
     old = st.derived
+    if new.tags == old.tags and new.lifecycle == old.lifecycle and new.segments == old.segments:
+        return []  # nothing changed: no tag change, and triggers fire only on a change
     customer_id = st.customer_id
     out: list[Output] = []
     if customer_id is not None:
@@ -135,15 +271,18 @@ def next_deadline(
     rules: Rules, facts: dict[str, Any], at: int, counters_change: int | None
 ) -> int | None:
     """The next moment after ``at`` at which a rule's verdict could change with no event."""
-    times = [counters_change] if counters_change is not None else []
-    exprs = [r.when for r in rules.tags.values()] + [s.when for s in rules.lifecycle]
-    exprs += [s.when for s in rules.segments.values()]
-    for e in exprs:
-        for t in e.deadlines(facts):
+    best = counters_change if counters_change is not None and counters_change > at else None
+    get = facts.get
+    for name, duration in _plan(rules).timers:  # as Expression.deadlines, for every expression
+        t = get(name)
+        if isinstance(t, int):
             # Strict and non-strict comparisons flip at t or just after.
-            times += [t, t + 1]
-    later = [t for t in times if t is not None and t > at]
-    return min(later) if later else None
+            t += duration
+            if t <= at:
+                t += 1
+            if t > at and (best is None or t < best):
+                best = t
+    return best
 
 
 def _diff(prefix: str, old: tuple[str, ...], new: tuple[str, ...]) -> list[tuple[str, bool]]:

@@ -157,6 +157,8 @@ class _Compiler(Transformer[Token, Fn]):
     names: set[str] = field(default_factory=set)
     # (fact, duration ms): from `since(fact) <op> duration`, times the truth can flip.
     timers: list[tuple[str, int]] = field(default_factory=list)
+    # How many `since(...)` calls: when each is a timer, `now` is read only through them.
+    since_calls: int = 0
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -202,6 +204,8 @@ class _Compiler(Transformer[Token, Fn]):
         impl, arity = FUNCTIONS[str(name)]
         if len(args) != arity:
             raise ExpressionError(f"{name}() takes {arity} argument(s), got {len(args)}")
+        if str(name) == "since":
+            self.since_calls += 1
         if str(name) == "since" and isinstance(args[0], _Fact) and not args[0].path:
             return _Since(args[0].name)
         return lambda s: impl(s, *(a(s) for a in args))
@@ -277,7 +281,10 @@ class _Fact:
     path: tuple[str, ...]
 
     def __call__(self, s: _Scope) -> Any:
-        value = s.facts.get(self.name)
+        try:  # not .get: a lazy mapping computes a missing fact in __missing__
+            value = s.facts[self.name]
+        except KeyError:
+            value = None
         for key in self.path:
             value = value.get(key) if isinstance(value, Mapping) else None
         return value
@@ -288,7 +295,10 @@ class _Since:
     name: str
 
     def __call__(self, s: _Scope) -> Any:
-        t = s.facts.get(self.name)
+        try:
+            t = s.facts[self.name]
+        except KeyError:
+            return None
         return None if t is None else s.now - t
 
 
@@ -300,6 +310,9 @@ class Expression:
     names: frozenset[str]
     timers: tuple[tuple[str, int], ...]
     _fn: Fn
+    time_exact: bool = True
+    """``now`` is read only through :attr:`timers`: between two moments that
+    :meth:`deadlines` names, the same facts give the same verdict."""
 
     def evaluate(self, facts: Mapping[str, Any], now: int) -> bool:
         return bool(self._fn(_Scope(facts, now)))
@@ -329,4 +342,6 @@ def compile_expression(source: str, known: Collection[str]) -> Expression:
         if isinstance(exc.orig_exc, ExpressionError):
             raise exc.orig_exc from None
         raise
-    return Expression(source, frozenset(compiler.names), tuple(compiler.timers), fn)
+    timers = tuple(compiler.timers)
+    exact = compiler.since_calls == len(timers)
+    return Expression(source, frozenset(compiler.names), timers, fn, exact)

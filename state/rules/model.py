@@ -132,11 +132,25 @@ class Rules(_Strict):
     segments: dict[Annotated[str, Field(pattern=_NAME)], Segment] = {}
     triggers: dict[Annotated[str, Field(pattern=_NAME)], TriggerRule] = {}
     _names: frozenset[str] = PrivateAttr(default=frozenset())
+    _expressions: tuple[Expression, ...] = PrivateAttr(default=())
+    _timers: tuple[tuple[str, int], ...] = PrivateAttr(default=())
 
     def model_post_init(self, context: Any, /) -> None:
         exprs = [r.when for r in self.tags.values()] + [s.when for s in self.lifecycle]
         exprs += [s.when for s in self.segments.values()]
         self._names = frozenset().union(*(e.names for e in exprs))
+        self._expressions = tuple(exprs)
+        self._timers = tuple(t for e in exprs for t in e.timers)
+
+    @property
+    def expressions(self) -> tuple[Expression, ...]:
+        """Every expression, in evaluation order: tags, lifecycle stages, segments."""
+        return self._expressions
+
+    @property
+    def timers(self) -> tuple[tuple[str, int], ...]:
+        """``(fact, duration)`` of every ``since(fact) <op> duration`` of every expression."""
+        return self._timers
 
     @property
     def names(self) -> frozenset[str]:

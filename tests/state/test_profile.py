@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -6,13 +8,16 @@ from state import (
     Event,
     ProfileConfig,
     Rejected,
+    advance,
     apply,
     compact,
     compact_idle,
     is_idle,
+    next_deadline,
     view,
 )
 from state.events import DAY_MS
+from state.rules.model import parse_rules
 from tests.conftest import T0, H
 
 CFG = ProfileConfig()
@@ -238,3 +243,128 @@ def test_every_event_type_in_any_order_within_lateness_gives_the_same_profile(sp
     assert other.seen == reference.seen
     # Nothing was late: no event is reported, in either order.
     assert not [o for o in ref_outs + outs if isinstance(o, Rejected)]
+
+
+# --- Rules evaluation reuses what cannot have changed: the same as evaluating everything ---
+
+_MANY_FACTS_RULES = parse_rules("""
+version = 1
+[tags.buyer]
+when = "orders >= 1 and revenue > 10"
+[tags.big_basket]
+when = "cart_value >= 100 or cart_items >= 3"
+[tags.cart_waiting]
+when = "cart_items > 0 and since(cart_updated_at) >= 2h"
+[tags.engaged]
+when = "email_engagements_7d >= 1 or active_days_7d >= 2 or active_days_30d >= 3"
+[tags.spender]
+when = "revenue_180d >= 100 and orders_90d >= 1"
+[tags.browser]
+when = "count(category_views_24h) >= 2 or page_views >= 3"
+[tags.reader]
+when = "email_opens + email_clicks >= 1 and not unsubscribed and exists(email)"
+[tags.local]
+when = "exists(attributes.timezone) and 'buyer' in tags"
+[tags.odd_clock]
+when = "since(last_active) * 2 > 1d"
+[tags.aov]
+when = "average_order_value > 50"
+[preference_tags]
+k0 = "pref:"
+[[lifecycle]]
+name = "new"
+when = "since(signup_at) < 2d and orders == 0"
+[[lifecycle]]
+name = "fresh"
+when = "since(first_seen) <= 1d and 'browser' in tags"
+[[lifecycle]]
+name = "active"
+when = "since(last_active) < 12h"
+[[lifecycle]]
+name = "lapsed"
+when = "since(last_active) <= 2d and 'engaged' in tags"
+[[lifecycle]]
+name = "gone"
+when = "true"
+[segments.vip]
+when = "'buyer' in tags and lifecycle == 'active' and since(last_order_at) <= 1d"
+[segments.subscribed]
+when = "subscriptions.t0 == true or exists(preferences)"
+[segments.both]
+when = "'vip' in segments and 'pref:1' in tags"
+[triggers.cart]
+type = "tag_added"
+tag = "cart_waiting"
+[triggers.lapsed]
+type = "lifecycle_entered"
+stage = "lapsed"
+cooldown = "1d"
+[triggers.vip]
+type = "segment_entered"
+segments = ["vip", "both"]
+[triggers.views]
+type = "category_views"
+threshold = 2
+window = "6h"
+""")
+
+
+def _memo_payload(kind: str, i: int, t: int, pick: int, amount: int, flag: bool | None) -> dict:
+    if kind == "identify" and pick % 2:
+        return {"email": f"p{pick}@example.com", "signup_date": "2026-10-26"}
+    if kind == "preference_updated":
+        return {"preferences": {"k0": f"{pick % 3},{amount % 2}"},
+                "subscriptions": {f"t{pick % 2}": bool(flag)}, "email_consent": flag}  # fmt: skip
+    return _payload(kind, i, t, pick, amount, flag)
+
+
+_histories = st.lists(
+    st.tuples(
+        st.integers(0, 4 * DAY_MS),  # event time offset
+        st.sampled_from([*_KINDS, "app_opened"]),  # and a type the rules know nothing of
+        st.integers(0, 7),
+        st.integers(1, 20_000),
+        st.sampled_from([True, False, None]),
+        st.sampled_from([None, "clock", "idle", "timezone", "again"]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_histories, st.sampled_from(["default", "many"]))
+def test_reusing_the_last_evaluation_equals_evaluating_every_rule(history, which) -> None:
+    # Events in any order (some late, some beyond the horizon, some repeated), timers
+    # at arbitrary moments, idle compaction: the state that reuses the last evaluation's
+    # facts and verdicts gives exactly the outputs, deadlines and profile of one that
+    # forgets them before every step and so evaluates every rule from scratch.
+    cfg = CFG if which == "default" else ProfileConfig(rules=_MANY_FACTS_RULES)
+    fast, full = CustomerState("c-1"), CustomerState("c-1")
+
+    def both(step: Callable[[CustomerState], object]) -> None:
+        full.derived.memo = None
+        assert step(fast) == step(full)
+        full.derived.memo = None
+        assert next_deadline(fast, cfg) == next_deadline(full, cfg)
+        assert view(fast, cfg) == view(full, cfg)
+        assert fast.derived == full.derived
+
+    previous: Event | None = None
+    for i, (dt, kind, pick, amount, flag, then) in enumerate(history):
+        t = T0 + dt
+        context = {"timezone": f"Europe/Z{pick % 2}"} if then == "timezone" else None
+        ev = Event(f"e{i}", kind, t, t, customer_id="c-1", context=context,
+                   payload=_memo_payload(kind, i, t, pick, amount, flag))  # fmt: skip
+        both(lambda s, ev=ev: apply(s, ev, cfg))
+        if then == "again" and previous is not None:
+            both(lambda s, ev=previous: apply(s, ev, cfg))
+        elif then == "clock":
+            until = t + (pick + 1) * amount * 1_000
+            both(lambda s, until=until: advance(s, cfg, until))
+        elif then == "idle":
+            now = t + cfg.idle_ttl_ms + amount
+            both(lambda s, now=now: (advance(s, cfg, now), compact_idle(s, now, cfg)))
+        previous = ev
+    end = T0 + 40 * DAY_MS
+    both(lambda s: advance(s, cfg, end))
