@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -88,7 +89,8 @@ class _Scope:
     now: int
 
 
-Fn = Callable[[_Scope], Any]
+Fn = Callable[[Mapping[str, Any], int], Any]
+"""A compiled part of an expression: its value given the facts and the time (now)."""
 
 
 def _since(scope: _Scope, t: Any) -> Any:
@@ -135,14 +137,6 @@ def _null_safe(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return apply
 
 
-_CMP: dict[str, Callable[[Any, Any], Any]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    ">=": _null_safe(lambda a, b: a >= b),
-    "<=": _null_safe(lambda a, b: a <= b),
-    ">": _null_safe(lambda a, b: a > b),
-    "<": _null_safe(lambda a, b: a < b),
-}
 _ARITH: dict[str, Callable[[Any, Any], Any]] = {
     "+": _null_safe(lambda a, b: a + b),
     "-": _null_safe(lambda a, b: a - b),
@@ -166,7 +160,7 @@ class _Compiler(Transformer[Token, Fn]):
     @v_args(inline=True)
     def number(self, tok: Token) -> Fn:
         value = float(tok) if any(c in tok for c in ".eE") else int(tok)
-        return lambda _: value
+        return lambda f, n: value
 
     @v_args(inline=True)
     def duration(self, tok: Token) -> Fn:
@@ -176,16 +170,16 @@ class _Compiler(Transformer[Token, Fn]):
     @v_args(inline=True)
     def string(self, tok: Token) -> Fn:
         value = str(tok)[1:-1]
-        return lambda _: value
+        return lambda f, n: value
 
     def true(self, _: list[Fn]) -> Fn:
-        return lambda _: True
+        return lambda f, n: True
 
     def false(self, _: list[Fn]) -> Fn:
-        return lambda _: False
+        return lambda f, n: False
 
     def null(self, _: list[Fn]) -> Fn:
-        return lambda _: None
+        return lambda f, n: None
 
     def var(self, parts: list[Token]) -> Fn:
         head, *rest = (str(p) for p in parts)
@@ -208,22 +202,21 @@ class _Compiler(Transformer[Token, Fn]):
             self.since_calls += 1
         if str(name) == "since" and isinstance(args[0], _Fact) and not args[0].path:
             return _Since(args[0].name)
-        return lambda s: impl(s, *(a(s) for a in args))
+        return lambda f, n: impl(_Scope(f, n), *(a(f, n) for a in args))
 
     def cmp_expr(self, children: list[Any]) -> Fn:
         left, op, right = children
-        f = _CMP[str(op)]
         if isinstance(left, _Since) and isinstance(right, _Const):
             self.timers.append((left.name, right.value))
         elif isinstance(right, _Since) and isinstance(left, _Const):
             self.timers.append((right.name, left.value))
-        return lambda s: bool(f(left(s), right(s)))
+        return _comparison(str(op), left, right)
 
     @v_args(inline=True)
     def in_(self, item: Fn, container: Fn) -> Fn:
-        def member(s: _Scope) -> bool:
-            c = container(s)
-            i = item(s)
+        def member(f: Mapping[str, Any], n: int) -> bool:
+            c = container(f, n)
+            i = item(f, n)
             if c is None or i is None:
                 return False
             try:
@@ -244,34 +237,71 @@ class _Compiler(Transformer[Token, Fn]):
         first, rest = children[0], children[1:]
         steps = [(_ARITH[str(rest[i])], rest[i + 1]) for i in range(0, len(rest), 2)]
 
-        def run(s: _Scope) -> Any:
-            acc = first(s)
+        def run(f: Mapping[str, Any], n: int) -> Any:
+            acc = first(f, n)
             for op, operand in steps:
-                acc = op(acc, operand(s))
+                acc = op(acc, operand(f, n))
             return acc
 
         return run
 
     @v_args(inline=True)
     def neg(self, operand: Fn) -> Fn:
-        return lambda s: None if (v := operand(s)) is None else -v
+        return lambda f, n: None if (v := operand(f, n)) is None else -v
 
     @v_args(inline=True)
     def not_(self, operand: Fn) -> Fn:
-        return lambda s: not operand(s)
+        return lambda f, n: not operand(f, n)
 
     def and_expr(self, children: list[Fn]) -> Fn:
-        return lambda s: all(c(s) for c in children)
+        if len(children) == 2:
+            a, b = children
+            return lambda f, n: bool(a(f, n) and b(f, n))
+        return lambda f, n: all(c(f, n) for c in children)
 
     def or_expr(self, children: list[Fn]) -> Fn:
-        return lambda s: any(c(s) for c in children)
+        if len(children) == 2:
+            a, b = children
+            return lambda f, n: bool(a(f, n) or b(f, n))
+        return lambda f, n: any(c(f, n) for c in children)
+
+
+def _comparison(op: str, left: Fn, right: Fn) -> Fn:
+    """``left op right`` as a bool: ``==`` and ``!=`` compare anything; an ordering is
+    false when a side is ``null`` or the two do not compare."""
+    if op == "==":
+        return lambda f, n: bool(left(f, n) == right(f, n))
+    if op == "!=":
+        return lambda f, n: bool(left(f, n) != right(f, n))
+    order = _ORDER[op]
+
+    def compare(f: Mapping[str, Any], n: int) -> bool:
+        a = left(f, n)
+        b = right(f, n)
+        if a is None or b is None:
+            return False
+        try:
+            result = order(a, b)
+        except (TypeError, ZeroDivisionError):
+            return False
+        return bool(result)
+
+    return compare
+
+
+_ORDER: dict[str, Callable[[Any, Any], Any]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class _Const:
     value: int
 
-    def __call__(self, _: _Scope) -> int:
+    def __call__(self, f: Mapping[str, Any], n: int) -> int:
         return self.value
 
 
@@ -280,9 +310,9 @@ class _Fact:
     name: str
     path: tuple[str, ...]
 
-    def __call__(self, s: _Scope) -> Any:
+    def __call__(self, f: Mapping[str, Any], n: int) -> Any:
         try:  # not .get: a lazy mapping computes a missing fact in __missing__
-            value = s.facts[self.name]
+            value = f[self.name]
         except KeyError:
             value = None
         for key in self.path:
@@ -294,12 +324,12 @@ class _Fact:
 class _Since:
     name: str
 
-    def __call__(self, s: _Scope) -> Any:
+    def __call__(self, f: Mapping[str, Any], n: int) -> Any:
         try:
-            t = s.facts[self.name]
+            t = f[self.name]
         except KeyError:
             return None
-        return None if t is None else s.now - t
+        return None if t is None else n - t
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +345,7 @@ class Expression:
     :meth:`deadlines` names, the same facts give the same verdict."""
 
     def evaluate(self, facts: Mapping[str, Any], now: int) -> bool:
-        return bool(self._fn(_Scope(facts, now)))
+        return bool(self._fn(facts, now))
 
     def deadlines(self, facts: Mapping[str, Any]) -> list[int]:
         """Moments when ``since(fact) <op> duration`` parts can change truth with no new

@@ -68,6 +68,39 @@ def test_deadlines_name_the_moments_a_since_comparison_flips() -> None:
 
 
 @pytest.mark.parametrize(
+    ("source", "exact"),
+    [
+        ("orders >= 3", True),
+        ("since(last_order_at) <= 30d and orders > 1", True),
+        ("not (60m <= since(last_order_at))", True),
+        ("since(last_order_at) > since(last_order_at)", False),  # no duration: no deadline
+        ("since(last_order_at) + 1d > 5d", False),
+        ("since(last_order_at) > 5", False),  # a number, not a duration
+        ("since(attributes.seen) > 1d", False),
+        ("since(last_order_at) in tags", False),
+    ],
+)
+def test_time_exact_when_the_time_is_read_only_through_deadlines(source: str, exact: bool) -> None:
+    # A verdict may be reused between deadlines only if the time enters no other way.
+    assert compile_expression(source, KNOWN).time_exact is exact
+
+
+@pytest.mark.parametrize(
+    ("source", "facts", "expected"),
+    [
+        ("orders > 1 and revenue > 1 and cart_items > 1", {"orders": 2, "revenue": 2}, False),
+        ("orders > 1 or revenue > 1 or cart_items > 1", {"cart_items": 2}, True),
+        ("(orders and revenue) == true", {"orders": 1, "revenue": 5}, True),  # and is a bool
+        ("(orders or revenue) == 1", {"orders": 0, "revenue": 7}, True),  # or is a bool
+        ("orders < 'x'", {"orders": 1}, False),  # does not compare: false
+        ("orders != null", {"orders": 0}, True),
+    ],
+)
+def test_connectives_and_comparisons_give_bools(source: str, facts: dict, expected: bool) -> None:
+    assert ev(source, **facts) is expected
+
+
+@pytest.mark.parametrize(
     ("text", "ms"),
     [
         ("500ms", 500),
