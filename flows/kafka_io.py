@@ -4,11 +4,23 @@ Offsets are Bytewax's: each source partition's next offset is part of the recove
 snapshot, so a restart resumes where the last completed epoch ended (no consumer group
 commits). The sink flushes the producer at the end of every batch, before the epoch can
 close: outputs are at-least-once, with deterministic ids.
+
+One guard on top of Bytewax 0.21's source: it sets a partition's resume offset from the
+*last* item of a batch, even when that item is a consumer error whose offset is -1001
+(``OFFSET_INVALID``); the snapshot would then hold -1000 (``OFFSET_STORED``), and a restart
+would resume from the consumer group's stored offset (there is none) and so from the
+``auto.offset.reset`` end, skipping the backlog. :class:`_OffsetGuard` keeps the resume
+offset at one past the newest real message. ``auto.offset.reset=earliest`` makes any
+offset Kafka no longer has (retention) re-read from the oldest kept rather than skip ahead:
+re-reads are harmless, events are deduplicated by id.
 """
 
 from __future__ import annotations
 
-from bytewax.connectors.kafka import KafkaSink, KafkaSource
+from typing import Any
+
+from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSource, KafkaSourceMessage
+from bytewax.inputs import StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 
 from cdpflow.settings import Settings
@@ -27,15 +39,51 @@ _PRODUCER = {
 }
 
 
+class _OffsetGuard(StatefulSourcePartition[Any, int | None]):
+    """Bytewax's Kafka partition whose resume offset only ever comes from real messages."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def next_batch(self) -> list[Any]:
+        before = self._inner._offset  # private, but it is the value this guard corrects
+        batch: list[Any] = self._inner.next_batch()
+        offsets = [
+            m.offset
+            for item in batch
+            for m in (item.msg if isinstance(item, KafkaError) else item,)
+            if isinstance(m, KafkaSourceMessage) and m.offset is not None and m.offset >= 0
+        ]
+        self._inner._offset = max(offsets) + 1 if offsets else before
+        return batch
+
+    def next_awake(self) -> Any:
+        return self._inner.next_awake()
+
+    def snapshot(self) -> int | None:
+        return self._inner.snapshot()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _GuardedKafkaSource(KafkaSource):
+    def build_part(  # type: ignore[override]
+        self, step_id: str, for_part: str, resume_state: int | None
+    ) -> _OffsetGuard:
+        return _OffsetGuard(super().build_part(step_id, for_part, resume_state))
+
+
 def kafka_source(settings: Settings, *, until_end: bool = False) -> KafkaSource:
     """The events topic. ``until_end``: stop at the end offsets (tests, bounded runs)."""
-    return KafkaSource(
+    return _GuardedKafkaSource(
         brokers=settings.bootstrap_servers.split(","),
         topics=[settings.topics.events],
         tail=not until_end,
         starting_offset=OFFSET_BEGINNING if settings.start_from == "earliest" else OFFSET_END,
         # Consumer errors become dead letters instead of stopping the flow.
         raise_on_errors=False,
+        add_config={"auto.offset.reset": "earliest"},
     )
 
 
