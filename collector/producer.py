@@ -1,10 +1,15 @@
 """The one Kafka producer of a collector process, awaited per request.
 
-``confluent_kafka`` reports each delivery on the thread that calls ``poll()``; a daemon
-thread polls, and every request waits on one asyncio future that the delivery callback of
-its last message resolves (``call_soon_threadsafe``). So a request learns that *all* its
-messages were acknowledged by the in-sync replicas (idempotent producer, ``acks=all``) or
-that one failed, within ``message.timeout.ms``.
+``confluent_kafka`` reports each delivery from ``poll()``, on the thread that calls it. The
+event loop itself polls (a task started with the sink: every millisecond while a request
+waits for deliveries, else every 50 ms for the client's error reports), so delivery
+callbacks run on the loop's thread with no lock and no thread hand-off. (A separate poll
+thread must take the GIL back for every single callback; with the loop busy encoding the
+next request, each of those waits for Python's switch interval, and acknowledgements took
+tens of milliseconds.) Every request waits on one future that the callback of its last
+message resolves. So a request learns that *all* its messages were acknowledged by the
+in-sync replicas (idempotent producer, ``acks=all``) or that one failed, within
+``message.timeout.ms``.
 
 When Kafka is unreachable the sink fails fast: after a failed delivery or librdkafka's
 "all brokers down" it answers :class:`~collector.exceptions.BrokerUnavailable` at once
@@ -16,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -65,32 +69,24 @@ def producer_config(settings: CollectorSettings) -> dict[str, Any]:
 
 
 class _Pending:
-    """The deliveries one request waits for (callbacks on the poll thread; see ``_abandon``)."""
+    """The deliveries one request waits for; callbacks come on the loop's thread."""
 
-    __slots__ = ("error", "future", "lock", "loop", "remaining")
+    __slots__ = ("error", "future", "remaining")
 
     def __init__(self, count: int, loop: asyncio.AbstractEventLoop) -> None:
-        self.lock = threading.Lock()
         self.remaining = count
         self.error: KafkaError | None = None
-        self.loop = loop
         self.future: asyncio.Future[KafkaError | None] = loop.create_future()
 
     def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
-        with self.lock:
-            if err is not None and self.error is None:
-                self.error = err
-            self.remaining -= 1
-            done = self.remaining == 0
-        if done:
-            # RuntimeError: the loop is closed, nobody waits any more (a flush at shutdown).
+        if err is not None and self.error is None:
+            self.error = err
+        self.remaining -= 1
+        # Not done: the request was cancelled (client went away) or the loop is closed
+        # (the flush at shutdown); nobody waits any more.
+        if self.remaining == 0 and not self.future.done():
             with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(_resolve, self.future, self.error)
-
-
-def _resolve(future: asyncio.Future[KafkaError | None], error: KafkaError | None) -> None:
-    if not future.done():  # the request may have been cancelled (client went away)
-        future.set_result(error)
+                self.future.set_result(self.error)
 
 
 class KafkaSink:
@@ -109,22 +105,32 @@ class KafkaSink:
         self._clock = clock
         self._on_broker_down = on_broker_down or (lambda _code: None)
         self._producer: Producer | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._waiting = 0  # requests waiting for deliveries
+        self._wake: asyncio.Event | None = None
         self._down_until = 0.0
         self._fatal: str | None = None
 
     def start(self) -> None:
+        """Create the producer and its poll task; call it on the event loop (the lifespan)."""
         config = producer_config(self._settings) | self._overrides | {"error_cb": self._on_error}
         self._producer = Producer(config)
-        self._thread = threading.Thread(
-            target=self._poll, args=(self._producer,), name="kafka-poll", daemon=True
+        self._wake = asyncio.Event()
+        self._poller = asyncio.get_running_loop().create_task(
+            self._poll(self._producer, self._wake), name="kafka-poll"
         )
-        self._thread.start()
 
-    def _poll(self, producer: Producer) -> None:
-        while not self._stop.is_set():
-            producer.poll(0.05)
+    async def _poll(self, producer: Producer, wake: asyncio.Event) -> None:
+        """Serve delivery and error callbacks on the loop: each millisecond while a
+        request waits, else every 50 ms or as soon as one starts waiting."""
+        while True:
+            producer.poll(0)
+            if self._waiting:
+                await asyncio.sleep(0.001)
+                continue
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), 0.05)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -171,10 +177,15 @@ class KafkaSink:
                 ) from exc
         # Deliveries come back within message.timeout.ms; the margin covers a stalled poll.
         timeout = self._settings.produce_timeout_ms / 1000 + 5
+        self._waiting += 1
+        if self._wake is not None:
+            self._wake.set()
         try:
             error = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
         except TimeoutError:
             raise BrokerUnavailable("no acknowledgement in time", retry_after=retry_after) from None
+        finally:
+            self._waiting -= 1
         if error is not None:
             self._trip(error.name())
             raise BrokerUnavailable(
@@ -208,9 +219,9 @@ class KafkaSink:
         producer = self._producer
         if producer is None:
             return 0
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._poller is not None:
+            self._poller.cancel()  # flush() serves the last callbacks on this thread
+            self._poller = None
         left = producer.flush(timeout_s)
         self._producer = None
         return left

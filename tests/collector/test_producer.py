@@ -55,13 +55,13 @@ def test_all_brokers_down_trips_the_breaker_and_requests_fail_fast(
 ) -> None:
     downs: list[str] = []
     sink = sink_factory(NOWHERE, on_broker_down=downs.append)
-    sink.start()
-    deadline = time.monotonic() + 10
-    while not sink.broker_down and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "_ALL_BROKERS_DOWN" in downs
 
     async def scenario() -> float:
+        sink.start()  # its poll task serves librdkafka's error reports on this loop
+        deadline = time.monotonic() + 10
+        while not sink.broker_down and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert "_ALL_BROKERS_DOWN" in downs
         started = time.monotonic()
         with pytest.raises(BrokerUnavailable, match="unreachable") as info:
             await sink.send(messages(1))
@@ -74,9 +74,9 @@ def test_all_brokers_down_trips_the_breaker_and_requests_fail_fast(
 
 def test_events_not_acknowledged_in_time_are_503(sink_factory: type[KafkaSink]) -> None:
     sink = sink_factory(NOWHERE, clock=leaping_clock())
-    sink.start()
 
     async def scenario() -> float:
+        sink.start()
         started = time.monotonic()
         with pytest.raises(BrokerUnavailable, match="did not acknowledge"):
             await sink.send(messages(3))
@@ -92,9 +92,9 @@ def test_a_full_producer_queue_is_429_and_the_request_does_not_hang(
     sink = sink_factory(
         NOWHERE, clock=leaping_clock(), overrides={"queue.buffering.max.messages": 2}
     )
-    sink.start()
 
     async def scenario() -> None:
+        sink.start()
         with pytest.raises(Overloaded) as info:
             await asyncio.wait_for(sink.send(messages(5)), timeout=5)
         assert info.value.retry_after == 1
