@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from cdpflow.errors import EventValidationError
-from cdpflow.json_events import parse_time
+from cdpflow.json_events import normalize_json, parse_time
 from collector.body import parse_json, read_body
 from collector.exceptions import InvalidEvent, MalformedRequest, Unauthorized
 from collector.gate import InFlightGate
@@ -28,7 +28,7 @@ from collector.logs import log
 from collector.metrics import Metrics
 from collector.openapi import openapi_spec
 from collector.producer import EventSink, OutMessage
-from collector.segment import segment_to_json
+from collector.segment import segment_to_record
 from collector.settings import CollectorSettings, Secret
 from collector.shopify import shopify_to_json
 from collector.signatures import verify_generic, verify_shopify
@@ -84,8 +84,8 @@ def _segment(kind: str) -> Callable[[Request], Awaitable[Response]]:
             _check_body_write_key(request, body, s.settings.write_keys)
             now = s.now_ms()
             try:
-                event = segment_to_json(body, kind, received_at=now, client_ip=_ip(request))
-                message = s.normalizer.encode(event)
+                record = segment_to_record(body, kind, received_at=now, client_ip=_ip(request))
+                message = s.normalizer.encode_record(record)
             except EventValidationError as exc:
                 raise InvalidEvent(exc.reason, str(exc)) from exc
             await _store(s, [message], kind, accepted=1)
@@ -123,7 +123,7 @@ async def batch(request: Request) -> Response:
             if len(raw) > max_event and len(orjson.dumps(item)) > max_event:
                 raise EventValidationError("event_too_large", f"event exceeds {max_event} bytes")
             return [
-                segment_to_json(
+                segment_to_record(
                     item,
                     None,
                     received_at=now,
@@ -179,7 +179,7 @@ def _shopify_intake(s: Services, request: Request, body: Any, now: int) -> Intak
     webhook_id = request.headers.get("x-shopify-webhook-id", "")
     return s.normalizer.collect(
         [body],
-        lambda b: shopify_to_json(topic, b, webhook_id, now),
+        lambda b: [normalize_json(e) for e in shopify_to_json(topic, b, webhook_id, now)],
         source_topic=f"http:/v1/webhooks/{request.path_params['source']}",
         now_ms=now,
     )
@@ -191,11 +191,11 @@ def _generic_intake(s: Services, source: str, body: Any, now: int) -> Intake:
     def mapper(item: Any) -> list[Json]:
         if not isinstance(item, dict):
             raise EventValidationError("invalid_event", "event: expected a JSON object")
-        return [{**item, "source": f"webhook:{source}", "received_at": now}]
+        return [normalize_json({**item, "source": f"webhook:{source}", "received_at": now})]
 
     if isinstance(body, dict) and "batch" not in body:
         try:
-            message = s.normalizer.encode(mapper(body)[0])
+            message = s.normalizer.encode_record(mapper(body)[0])
         except EventValidationError as exc:
             raise InvalidEvent(exc.reason, str(exc)) from exc
         return Intake(messages=[message], accepted=1)

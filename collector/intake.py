@@ -1,11 +1,12 @@
-"""From JSON events to Kafka messages: validate each, keep the good, dead-letter the bad.
+"""From request items to Kafka messages: validate each, keep the good, dead-letter the bad.
 
-Every event goes through :func:`cdpflow.json_events.normalize_json` and is checked
-against ``cdp.Event`` while it is encoded (:mod:`collector.avro_writer`); its key is the
-customer id, else the anonymous id. In a batch, an event that fails becomes a
-``cdp.DeadLetter`` on the dead-letter topic (reason, message naming the field, the item's
-JSON bytes, key, ``source_topic`` = ``http:<path>``) and is reported by its index; its
-siblings go on.
+Every event becomes a ``cdp.Event`` record (Segment calls by
+:func:`collector.segment.segment_to_record`, cdpflow JSON events by
+:func:`cdpflow.json_events.normalize_json`) and is checked against the schema while it is
+encoded (:mod:`collector.avro_writer`); its key is the customer id, else the anonymous id.
+In a batch, an event that fails becomes a ``cdp.DeadLetter`` on the dead-letter topic
+(reason, message naming the field, the item's JSON bytes, key, ``source_topic`` =
+``http:<path>``) and is reported by its index; its siblings go on.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from flows.dead_letters import DeadLetter, Origin
 __all__ = ["Intake", "Normalizer", "Rejected"]
 
 Json = dict[str, Any]
-#: Turns one request item into the JSON event(s) it stands for; raises EventValidationError.
+#: Turns one request item into the ``cdp.Event`` record(s) it stands for (``normalize_json``
+#: of JSON events); raises EventValidationError.
 ItemMapper = Callable[[Any], list[Json]]
 
 
@@ -66,14 +68,18 @@ class Normalizer:
 
     def encode(self, event: Json) -> OutMessage:
         """One JSON event as a ``cdp.Event`` message; ``EventValidationError`` if invalid."""
-        record = normalize_json(event)
-        key = record["customer_id"] or record["anonymous_id"]
+        return self.encode_record(normalize_json(event))
+
+    def encode_record(self, record: Json) -> OutMessage:
+        """One ``cdp.Event`` record (see ``normalize_json``) as a message, checked against
+        the schema while it is encoded; ``EventValidationError`` naming the field."""
         try:
             value = self._write_event(record)
         except SchemaMismatch as exc:
             raise EventValidationError(
                 "schema_mismatch", f"does not fit cdp.Event at: {exc.field or 'record'}"
             ) from None
+        key = record["customer_id"] or record["anonymous_id"]
         if not key:
             raise EventValidationError("missing_identity", "customer_id or anonymous_id: required")
         return OutMessage(self.topics.events, key.encode(), value)
@@ -83,9 +89,10 @@ class Normalizer:
     ) -> Intake:
         """Map and encode every item; each failure becomes a reject and a dead letter."""
         out = Intake()
+        encode = self.encode_record
         for index, item in enumerate(items):
             try:
-                messages = [self.encode(event) for event in mapper(item)]
+                messages = [encode(record) for record in mapper(item)]
             except EventValidationError as exc:
                 out.rejected.append(Rejected(index, exc.reason, str(exc)))
                 out.messages.append(self._dead_letter(item, exc, source_topic, now_ms))

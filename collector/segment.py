@@ -27,9 +27,9 @@ from typing import Any
 import orjson
 
 from cdpflow.errors import EventValidationError
-from cdpflow.json_events import parse_time
+from cdpflow.json_events import PAYLOAD_RECORD, parse_time
 
-__all__ = ["EMAIL_ACTIONS", "TRACK_EVENTS", "segment_to_json"]
+__all__ = ["EMAIL_ACTIONS", "TRACK_EVENTS", "segment_to_json", "segment_to_record"]
 
 Json = dict[str, Any]
 
@@ -56,7 +56,7 @@ _IDENTIFY_TRAITS = {
 }
 
 
-def segment_to_json(
+def segment_to_record(
     message: Any,
     kind: str | None,
     *,
@@ -65,10 +65,12 @@ def segment_to_json(
     batch_context: Mapping[str, Any] | None = None,
     client_ip: str | None = None,
 ) -> Json:
-    """One Segment message as a cdpflow JSON event.
+    """One Segment message as a ``cdp.Event`` record, ready for the schema check.
 
     ``kind`` is the endpoint's call type (``track``, ``identify``, ``page``), or ``None``
-    in a batch, where each message names its ``type``.
+    in a batch, where each message names its ``type``. The record is what
+    :func:`cdpflow.json_events.normalize_json` makes of :func:`segment_to_json`'s event,
+    built directly: the collector's hot path.
     """
     if not isinstance(message, dict):
         raise EventValidationError("invalid_event", "message: expected a JSON object")
@@ -90,16 +92,42 @@ def segment_to_json(
         sent_at = parse_time(sent_at, "sentAt")
     return {
         "event_id": _event_id(message),
-        "type": event_type,
+        "event_type": event_type,
         "customer_id": customer_id,
         "anonymous_id": anonymous_id,
-        "timestamp": _corrected_time(message, sent_at, received_at),
+        "event_time": _corrected_time(message, sent_at, received_at),
         "sent_at": sent_at,
         "received_at": received_at,
         "source": _source(context),
         "context": _context(context, message, client_ip),
-        "payload": payload,
+        "payload": (PAYLOAD_RECORD[event_type], payload),
     }
+
+
+def segment_to_json(
+    message: Any,
+    kind: str | None,
+    *,
+    received_at: int,
+    batch_sent_at: Any = None,
+    batch_context: Mapping[str, Any] | None = None,
+    client_ip: str | None = None,
+) -> Json:
+    """One Segment message as a cdpflow JSON event (the shape of :mod:`cdpflow.json_events`)."""
+    record = segment_to_record(
+        message,
+        kind,
+        received_at=received_at,
+        batch_sent_at=batch_sent_at,
+        batch_context=batch_context,
+        client_ip=client_ip,
+    )
+    json_event = {_JSON_NAMES.get(k, k): v for k, v in record.items()}
+    json_event["payload"] = record["payload"][1]
+    return json_event
+
+
+_JSON_NAMES = {"event_type": "type", "event_time": "timestamp"}
 
 
 def _corrected_time(message: Json, sent_at: int | None, received_at: int) -> int:
@@ -142,7 +170,7 @@ def _track(message: Json) -> tuple[str, Json]:
             "message_id": _opt_text(props.get("email_id"), "properties.email_id"),
             "link_url": _opt_text(props.get("link_url"), "properties.link_url"),
         }
-    return "custom", {"name": name, "properties": props}
+    return "custom", {"name": name, "properties": _text_map(props)}
 
 
 def _identify(message: Json) -> tuple[str, Json]:
@@ -166,7 +194,7 @@ def _identify(message: Json) -> tuple[str, Json]:
         }
         if address
         else None,
-        "traits": {k: v for k, v in traits.items() if k not in _IDENTIFY_TRAITS},
+        "traits": {k: _as_text(v) for k, v in traits.items() if k not in _IDENTIFY_TRAITS},
     }
 
 
@@ -183,7 +211,7 @@ def _other(call: str) -> Callable[[Json], tuple[str, Json]]:
     def custom(message: Json) -> tuple[str, Json]:
         fields = ("groupId", "previousId", "traits", "properties", "name")
         props = {k: message[k] for k in fields if message.get(k) is not None}
-        return "custom", {"name": call, "properties": props}
+        return "custom", {"name": call, "properties": _text_map(props)}
 
     return custom
 
@@ -401,6 +429,12 @@ def _date(value: Any, field: str) -> str:
             pass
     ms = parse_time(value, field)
     return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
+
+
+def _text_map(values: Json) -> dict[str, str]:
+    """A JSON object as a ``map<string>``: strings as they are, other values as JSON text
+    (what ``normalize_json`` does to ``properties`` and ``traits``)."""
+    return {k: _as_text(v) for k, v in values.items()}
 
 
 def _as_text(value: Any) -> str:
