@@ -23,8 +23,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -34,8 +33,9 @@ from collector.settings import CollectorSettings
 __all__ = ["EventSink", "KafkaSink", "OutMessage", "producer_config"]
 
 
-@dataclass(frozen=True, slots=True)
-class OutMessage:
+class OutMessage(NamedTuple):
+    """One Kafka message to produce (a tuple: one is made per event, cheaply)."""
+
     topic: str
     key: bytes | None
     value: bytes
