@@ -32,6 +32,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -42,11 +43,12 @@ from cdpflow.codec import default_codec
 from cdpflow.settings import Topics
 from collector.intake import Normalizer
 from collector.producer import producer_config
-from collector.segment import segment_to_json
+from collector.segment import segment_to_record
 from collector.settings import CollectorSettings
 
 WRITE_KEY = "bench-key"
 CATEGORIES = [f"cat-{i}" for i in range(30)]
+START = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
 
 def messages(n: int, seed: int = 1) -> list[dict[str, Any]]:
@@ -71,7 +73,8 @@ def messages(n: int, seed: int = 1) -> list[dict[str, Any]]:
                 "userId": f"c-{rng.randint(1, 5000)}",
                 "event": event,
                 "properties": product,
-                "timestamp": "2026-11-01T10:00:00.000Z",
+                # Distinct device times, as real traffic has (in the minute before sentAt).
+                "timestamp": _iso(START + timedelta(milliseconds=rng.randint(0, 59_999))),
                 "context": {
                     "ip": "192.0.2.1",
                     "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
@@ -82,6 +85,10 @@ def messages(n: int, seed: int = 1) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def request_bytes(port: int, body: bytes) -> bytes:
@@ -164,7 +171,7 @@ def run_collector(
     try:
         _wait_healthy(port, proc)
         bodies = [
-            orjson.dumps({"batch": msgs[i : i + batch], "sentAt": "2026-11-01T10:00:01Z"})
+            orjson.dumps({"batch": msgs[i : i + batch], "sentAt": "2026-11-01T10:01:00Z"})
             for i in range(0, len(msgs), batch)
         ]
         warm = max(1, len(bodies) // 20)
@@ -190,7 +197,8 @@ def run_ceiling(bootstrap: str, topic: str, msgs: list[dict[str, Any]]) -> float
     codec = default_codec()
     normalizer = Normalizer(codec, Topics(events=topic))
     encoded = [
-        normalizer.encode(segment_to_json(m, None, received_at=1_793_000_000_000)) for m in msgs
+        normalizer.encode_record(segment_to_record(m, None, received_at=1_793_000_000_000))
+        for m in msgs
     ]
     settings = replace(CollectorSettings(), bootstrap_servers=bootstrap)
     producer = Producer(producer_config(settings))
