@@ -4,56 +4,20 @@ erasure event reaches ``cdp.events`` before the 202, the dataflow tombstones
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import httpx
 
-from cdpflow.settings import Settings
 from profile_api.endpoints import customer_ref
 from profile_api.materializer import Materializer
 from state.store import RocksProfileStore
 from tests.conftest import T0, H
 from tests.integration.conftest import read_topic, run_cdpflow, settings_env
+from tests.integration.serve_process import serve, stop, wait_ready
 from tests.mailer.smtp_server import free_port
 
 READ = "integration-read-token-0123"
 ADMIN = "integration-admin-token-0123"
+TOKENS = {"CDPFLOW_API_TOKENS": READ, "CDPFLOW_API_ADMIN_TOKENS": ADMIN}
 ERASED = "eve-erasure-http-7f3a"  # distinctive, so the log check below means something
-
-
-def _serve(settings: Settings, store_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = settings_env(settings, CDPFLOW_API_TOKENS=READ, CDPFLOW_API_ADMIN_TOKENS=ADMIN)
-    return subprocess.Popen(
-        [sys.executable, "-m", "profile_api.main", "--port", str(port), "--store-dir",
-         str(store_dir), "--log-level", "info"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 60) -> None:
-    """Ready means the store caught up with the end the profiles topic had at start-up."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"serve exited:\n{proc.communicate()[1][-3000:]}"
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the profile API did not become ready")
-
-
-def _stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode in (0, -signal.SIGTERM), err[-3000:]
-    assert "Traceback" not in err, err[-3000:]
-    return err
 
 
 def test_http_erasure_tombstones_the_topic_and_empties_the_store(
@@ -72,9 +36,16 @@ def test_http_erasure_tombstones_the_topic_and_empties_the_store(
     store_dir, port = tmp_path / "store", free_port()
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/v1/profiles/{ERASED}"
-    proc = _serve(kafka_settings, store_dir, port)
+    proc = serve(
+        kafka_settings,
+        store_dir,
+        port,
+        log_level="info",
+        CDPFLOW_API_TOKENS=READ,
+        CDPFLOW_API_ADMIN_TOKENS=ADMIN,
+    )
     try:
-        _wait_ready(base, proc)
+        wait_ready(base, proc)
         assert httpx.get(url, headers={"Authorization": f"Bearer {READ}"}).status_code == 200
         refused = httpx.delete(url, headers={"Authorization": f"Bearer {READ}"})
         assert refused.status_code == 403
@@ -84,7 +55,7 @@ def test_http_erasure_tombstones_the_topic_and_empties_the_store(
         # Gone from the API at once, before the dataflow has even run.
         assert httpx.get(url, headers={"Authorization": f"Bearer {READ}"}).status_code == 404
     finally:
-        err = _stop(proc)
+        err = stop(proc)
     assert ERASED not in err, "a customer id reached the logs"
     assert "example.com" not in err, "an address reached the logs"
     assert f"erasure {event_id} requested over HTTP for customer {customer_ref(ERASED)}" in err
@@ -106,14 +77,21 @@ def test_http_erasure_tombstones_the_topic_and_empties_the_store(
     assert any(m.key() == b"ann" for _, _, m in profiles)  # others untouched
 
     # The API, restarted, catches up with the topic (tombstone included) before it is ready.
-    proc = _serve(kafka_settings, store_dir, port)
+    proc = serve(
+        kafka_settings,
+        store_dir,
+        port,
+        log_level="info",
+        CDPFLOW_API_TOKENS=READ,
+        CDPFLOW_API_ADMIN_TOKENS=ADMIN,
+    )
     try:
-        _wait_ready(base, proc)
+        wait_ready(base, proc)
         ann = httpx.get(f"{base}/v1/profiles/ann", headers={"Authorization": f"Bearer {READ}"})
         assert ann.status_code == 200
         assert httpx.get(url, headers={"Authorization": f"Bearer {READ}"}).status_code == 404
     finally:
-        _stop(proc)
+        stop(proc)
     store = RocksProfileStore(store_dir)
     feed = Materializer(store, kafka_settings.bootstrap_servers, kafka_settings.topics.profiles)
     try:

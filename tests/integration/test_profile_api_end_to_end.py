@@ -5,11 +5,9 @@ kept in the store instead of re-reading the topic."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +19,7 @@ from cdpflow.settings import Settings
 from profile_api.materializer import Materializer
 from state.store import RocksProfileStore
 from tests.integration.conftest import read_topic, run_cdpflow, settings_env
+from tests.integration.serve_process import serve, stop, wait_ready
 from tests.mailer.smtp_server import free_port
 
 TOKEN = "integration-token-0123456789"
@@ -50,37 +49,6 @@ def _last_snapshots(settings: Settings) -> dict[str, dict[str, Any]]:
     return last
 
 
-def _serve(settings: Settings, store_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = settings_env(settings, CDPFLOW_API_TOKENS=TOKEN)
-    return subprocess.Popen(
-        [sys.executable, "-m", "profile_api.main", "--port", str(port), "--store-dir",
-         str(store_dir), "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"serve exited:\n{proc.communicate()[1][-3000:]}"
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the profile API did not become ready")
-
-
-def _stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    # uvicorn shuts down gracefully (lifespan exit), then re-raises the signal it caught.
-    assert proc.returncode in (0, -signal.SIGTERM), err[-3000:]
-    assert "Traceback" not in err, err[-3000:]
-    return err
-
-
 def test_profile_api_serves_the_last_snapshot_and_resumes_after_restart(
     kafka_settings, produce_events, json_event_factory, tmp_path
 ) -> None:
@@ -94,9 +62,9 @@ def test_profile_api_serves_the_last_snapshot_and_resumes_after_restart(
 
     store_dir, port = tmp_path / "store", free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _serve(kafka_settings, store_dir, port)
+    proc = serve(kafka_settings, store_dir, port, CDPFLOW_API_TOKENS=TOKEN)
     try:
-        _wait_ready(base, proc)
+        wait_ready(base, proc)
         assert httpx.get(f"{base}/v1/profiles/ada").status_code == 401
         for customer, snap in last.items():
             got = httpx.get(f"{base}/v1/profiles/{customer}", headers=AUTH).json()
@@ -112,7 +80,7 @@ def test_profile_api_serves_the_last_snapshot_and_resumes_after_restart(
             assert page["members"] == ["ada"]
         assert httpx.get(f"{base}/v1/profiles/nobody", headers=AUTH).status_code == 404
     finally:
-        err = _stop(proc)
+        err = stop(proc)
     assert "example.com" not in err.lower(), "an address reached the logs"
 
     # Erase Ben (a tombstone on the compacted topic) and add a record that is no snapshot,
