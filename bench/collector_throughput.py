@@ -166,6 +166,9 @@ def run_collector(
         "CDPFLOW_TOPIC_EVENTS": topics.events,
         "CDPFLOW_TOPIC_DLQ": topics.dead_letters,
         "CDPFLOW_WRITE_KEYS": WRITE_KEY,
+        # One write key at full speed: the per-key limit stays on (its cost is measured)
+        # but far above what one process takes.
+        "CDPFLOW_COLLECTOR_RATE_LIMIT": "10000000",
     }
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
         [sys.executable, "-m", "collector.main", "--port", str(port), "--log-level", "warning"],

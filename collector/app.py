@@ -33,6 +33,7 @@ from collector.intake import Normalizer
 from collector.logs import log
 from collector.metrics import Metrics
 from collector.producer import EventSink, KafkaSink
+from collector.ratelimit import RateLimiter
 from collector.settings import CollectorSettings
 
 __all__ = ["create_app"]
@@ -46,8 +47,13 @@ def create_app(
     *,
     now_ms: Callable[[], int] | None = None,
     now_s: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Starlette:
-    """The app; ``sink`` defaults to a :class:`KafkaSink` started and flushed by the lifespan."""
+    """The app; ``sink`` defaults to a :class:`KafkaSink` started and flushed by the lifespan.
+
+    ``now_ms``/``now_s`` read the wall clock (event times, webhook timestamps);
+    ``monotonic`` the rate limits' clock.
+    """
     metrics = Metrics()
     if sink is None:
         sink = KafkaSink(settings, on_broker_down=_log_broker_down)
@@ -58,6 +64,7 @@ def create_app(
         gate=InFlightGate(
             settings.max_in_flight_bytes, settings.overload_retry_after_s, metrics.in_flight_bytes
         ),
+        limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_burst, monotonic),
         metrics=metrics,
         now_ms=now_ms or (lambda: time.time_ns() // 1_000_000),
         now_s=now_s,

@@ -28,6 +28,7 @@ from collector.logs import log
 from collector.metrics import Metrics
 from collector.openapi import openapi_spec
 from collector.producer import EventSink, OutMessage
+from collector.ratelimit import RateLimiter
 from collector.segment import segment_to_record
 from collector.settings import CollectorSettings, Secret
 from collector.shopify import shopify_to_json
@@ -61,6 +62,7 @@ class Services:
     normalizer: Normalizer
     sink: EventSink
     gate: InFlightGate
+    limiter: RateLimiter
     metrics: Metrics
     now_ms: Callable[[], int]
     now_s: Callable[[], float]
@@ -79,9 +81,10 @@ def _segment(kind: str) -> Callable[[Request], Awaitable[Response]]:
         s = _services(request)
         limit = s.settings.max_event_bytes
         with s.gate.admit(_reservation(request, limit)):
-            _check_basic_auth(request, s.settings.write_keys)
+            header_key = _check_basic_auth(request, s.settings.write_keys)
             body = _json_object(await read_body(request, limit))
-            _check_body_write_key(request, body, s.settings.write_keys)
+            client = _check_body_write_key(body, s.settings.write_keys, header_key)
+            s.limiter.take(client, 1)
             now = s.now_ms()
             try:
                 record = segment_to_record(body, kind, received_at=now, client_ip=_ip(request))
@@ -107,13 +110,14 @@ async def batch(request: Request) -> Response:
     s = _services(request)
     limit = s.settings.max_batch_bytes
     with s.gate.admit(_reservation(request, limit)):
-        _check_basic_auth(request, s.settings.write_keys)
+        header_key = _check_basic_auth(request, s.settings.write_keys)
         raw = await read_body(request, limit)
         body = _json_object(raw)
-        _check_body_write_key(request, body, s.settings.write_keys)
+        client = _check_body_write_key(body, s.settings.write_keys, header_key)
         items = body.get("batch")
         if not isinstance(items, list):
             raise MalformedRequest("batch: expected an array")
+        s.limiter.take(client, len(items))
         now, ip, max_event = s.now_ms(), _ip(request), s.settings.max_event_bytes
         context = body.get("context") if isinstance(body.get("context"), dict) else None
         sent_at = _batch_time(body.get("sentAt"))
@@ -166,6 +170,7 @@ async def webhook(request: Request) -> Response:
                 tolerance_s=s.settings.webhook_tolerance_s,
             )
             intake = _generic_intake(s, source, parse_json(raw), now)
+        s.limiter.take(f"webhook:{source}", intake.accepted + len(intake.rejected))
         await _store_intake(s, intake, "webhook")
     return _batch_response(intake)
 
@@ -301,10 +306,11 @@ def _json_object(raw: bytes) -> Json:
     return body
 
 
-def _check_basic_auth(request: Request, keys: Sequence[Secret]) -> None:
+def _check_basic_auth(request: Request, keys: Sequence[Secret]) -> int | None:
+    """The position of the write key named by HTTP Basic auth; None without the header."""
     header = request.headers.get("authorization")
     if header is None:
-        return  # the write key may be in the body (browsers' sendBeacon cannot set headers)
+        return None  # the write key may be in the body (sendBeacon cannot set headers)
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         raise Unauthorized("Authorization: expected Basic with the write key as user name")
@@ -312,25 +318,28 @@ def _check_basic_auth(request: Request, keys: Sequence[Secret]) -> None:
         user = base64.b64decode(encoded.strip(), validate=True).partition(b":")[0]
     except (binascii.Error, ValueError):
         raise Unauthorized("Authorization: not base64") from None
-    if not _known(user, keys):
+    return _key_index(user, keys)
+
+
+def _check_body_write_key(body: Json, keys: Sequence[Secret], found: int | None) -> str:
+    """The rate-limit client of a request: its write key's position, from the header
+    (``found``) or else from ``writeKey`` in the body."""
+    if found is None:
+        key = body.get("writeKey")
+        if not isinstance(key, str) or not key:
+            raise Unauthorized("write key required: HTTP Basic user name or writeKey in the body")
+        found = _key_index(key.encode(), keys)
+    return f"key:{found}"
+
+
+def _key_index(candidate: bytes, keys: Sequence[Secret]) -> int:
+    """Compares with every key in constant time; :class:`Unauthorized` if none matches."""
+    found = -1
+    for index, key in enumerate(keys):
+        if hmac.compare_digest(candidate, key.reveal()):
+            found = index
+    if found < 0:
         raise Unauthorized("unknown write key")
-    request.state.authenticated = True
-
-
-def _check_body_write_key(request: Request, body: Json, keys: Sequence[Secret]) -> None:
-    if getattr(request.state, "authenticated", False):
-        return
-    key = body.get("writeKey")
-    if not isinstance(key, str) or not key:
-        raise Unauthorized("write key required: HTTP Basic user name or writeKey in the body")
-    if not _known(key.encode(), keys):
-        raise Unauthorized("unknown write key")
-
-
-def _known(candidate: bytes, keys: Sequence[Secret]) -> bool:
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(candidate, key.reveal())
     return found
 
 

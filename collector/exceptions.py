@@ -16,6 +16,7 @@ __all__ = [
     "MalformedRequest",
     "Overloaded",
     "PayloadTooLarge",
+    "RateLimited",
     "Unauthorized",
     "UnsupportedEncoding",
 ]
@@ -71,6 +72,13 @@ class Overloaded(CollectorError):
 
     status = 429
     reason = "overloaded"
+
+
+class RateLimited(CollectorError):
+    """A write key or webhook source sends more events a second than it is allowed."""
+
+    status = 429
+    reason = "rate_limited"
 
 
 class BrokerUnavailable(CollectorError):

@@ -60,6 +60,12 @@ class CollectorSettings:
     webhook_tolerance_s: int = 300
     overload_retry_after_s: int = 1
     broker_retry_after_s: int = 5
+    #: Events a second each write key (and each webhook source) may store; 0 = no limit.
+    #: Beyond it requests get 429 with Retry-After (collector/ratelimit.py).
+    rate_limit_per_s: int = 5_000
+    #: Events a key may send at once above its rate (a token bucket's size); from the
+    #: environment it defaults to 4 seconds' worth of the rate.
+    rate_burst: int = 20_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CollectorSettings:
@@ -72,6 +78,7 @@ class CollectorSettings:
             raise ConfigError(
                 "CDPFLOW_WRITE_KEYS (or CDPFLOW_WRITE_KEYS_FILE) must name at least one write key"
             )
+        rate = env_int(e, "CDPFLOW_COLLECTOR_RATE_LIMIT", d.rate_limit_per_s, lower=0)
         return cls(
             bootstrap_servers=base.bootstrap_servers,
             topics=base.topics,
@@ -90,6 +97,8 @@ class CollectorSettings:
                 e, "CDPFLOW_COLLECTOR_PRODUCE_TIMEOUT_MS", d.produce_timeout_ms, lower=100
             ),
             webhook_tolerance_s=env_int(e, "CDPFLOW_WEBHOOK_TOLERANCE_S", d.webhook_tolerance_s),
+            rate_limit_per_s=rate,
+            rate_burst=env_int(e, "CDPFLOW_COLLECTOR_RATE_BURST", 4 * rate or d.rate_burst),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -72,9 +73,17 @@ def client_factory(
 ) -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
-    def make(now_s: float = NOW_MS / 1000, **overrides: Any) -> TestClient:
+    def make(
+        now_s: float = NOW_MS / 1000,
+        monotonic: Callable[[], float] = time.monotonic,
+        **overrides: Any,
+    ) -> TestClient:
         app = create_app(
-            replace(settings, **overrides), sink, now_ms=lambda: NOW_MS, now_s=lambda: now_s
+            replace(settings, **overrides),
+            sink,
+            now_ms=lambda: NOW_MS,
+            now_s=lambda: now_s,
+            monotonic=monotonic,
         )
         client = TestClient(app, raise_server_exceptions=True)
         client.__enter__()

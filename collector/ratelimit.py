@@ -1,0 +1,83 @@
+"""Per-client rate limits: a token bucket per write key and per webhook source.
+
+A bucket holds up to ``burst`` tokens and gains ``rate`` tokens a second (read from an
+injected monotonic clock, in seconds). A request costs one token per event it carries.
+It is admitted when the bucket holds at least its cost, or is full: then a batch bigger
+than the burst still passes once, and the bucket goes into debt, so that over time a
+client never stores more than ``rate`` events a second. Otherwise it is refused with
+:class:`~collector.exceptions.RateLimited`, whose ``retry_after`` is the whole number of
+seconds until the bucket holds enough. Nothing is taken from a refused request.
+
+Buckets are keyed by the configured write key (its position among the keys, never the
+key itself) or webhook source, so their number is bounded by the configuration. Used
+from the event loop only.
+
+>>> clock = [0.0]
+>>> limits = RateLimiter(rate=10, burst=20, clock=lambda: clock[0])
+>>> limits.take("key:0", 15)
+>>> limits.take("key:0", 10)
+Traceback (most recent call last):
+...
+collector.exceptions.RateLimited: more than 10 events a second for this write key or source
+>>> clock[0] = 0.5  # 5 + 5 tokens
+>>> limits.take("key:0", 10)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from collector.exceptions import RateLimited
+
+__all__ = ["RateLimiter", "TokenBucket"]
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """``tokens`` as of ``updated`` (clock seconds); negative while in debt."""
+
+    rate: float
+    burst: float
+    tokens: float
+    updated: float
+
+    def take(self, cost: float, now: float) -> float:
+        """Take ``cost`` tokens and return 0.0, or return the seconds to wait (taking none)."""
+        if now > self.updated:
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+        if self.tokens >= cost or self.tokens >= self.burst:
+            self.tokens -= cost
+            return 0.0
+        return (min(cost, self.burst) - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """Token buckets by client; ``rate == 0`` turns limiting off."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def take(self, client: str, cost: int) -> None:
+        """Charge ``cost`` events to ``client`` or raise :class:`RateLimited`."""
+        if self.rate <= 0 or cost <= 0:
+            return
+        now = self._clock()
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            bucket = self._buckets[client] = TokenBucket(self.rate, self.burst, self.burst, now)
+        wait = bucket.take(cost, now)
+        if wait > 0:
+            raise RateLimited(
+                f"more than {self.rate:g} events a second for this write key or source",
+                retry_after=max(1, math.ceil(wait)),
+            )
