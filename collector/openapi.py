@@ -43,35 +43,55 @@ def openapi_spec() -> dict[str, Any]:
         "parameters": [
             {"name": "source", "in": "path", "required": True, "schema": {"type": "string"}},
             {"$ref": "#/components/parameters/ContentEncoding"},
+            *(
+                {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+                for name in (
+                    "X-Cdpflow-Timestamp", "X-Cdpflow-Signature", "X-Shopify-Hmac-Sha256",
+                    "X-Shopify-Topic", "X-Shopify-Webhook-Id",
+                )
+            ),
         ],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
         "responses": {
             "200": {"description": "stored", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/BatchResult"}}}},
-            "400": _ERROR, "401": _ERROR, "413": _ERROR, "429": _RETRY, "503": _RETRY,
+            "400": _ERROR, "401": _ERROR, "413": _ERROR, "415": _ERROR,
+            "429": _RETRY, "503": _RETRY,
         },
     }  # fmt: skip
+    ident = {"type": ["string", "integer"], "minLength": 1}
+    time = {
+        "type": ["string", "integer"],
+        "description": "ISO-8601 with a zone offset, or milliseconds since the epoch",
+    }
     message = {
         "type": "object",
         "properties": {
-            "messageId": {"type": "string"}, "userId": {"type": "string"},
-            "anonymousId": {"type": "string"}, "timestamp": {"type": "string"},
-            "sentAt": {"type": "string"}, "context": {"type": "object"},
-            "event": {"type": "string"}, "properties": {"type": "object"},
-            "traits": {"type": "object"}, "name": {"type": "string"},
-            "writeKey": {"type": "string"},
+            "type": {"enum": ["track", "identify", "page", "screen", "group", "alias"]},
+            "messageId": ident, "userId": ident, "anonymousId": ident,
+            "timestamp": time, "originalTimestamp": time, "sentAt": time,
+            "context": {"type": "object"}, "event": {"type": "string", "minLength": 1},
+            "properties": {"type": "object"}, "traits": {"type": "object"},
+            "name": {"type": "string"}, "groupId": {"type": "string"},
+            "previousId": {"type": "string"}, "writeKey": {"type": "string"},
         },
     }  # fmt: skip
+    # Each call names its user: userId, anonymousId or both.
+    identified = {"anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}]}
+    msg = "#/components/schemas/Message"
+    call = {"allOf": [{"$ref": msg}, identified]}
+    track = {"allOf": [{"$ref": msg}, identified, {"required": ["event"]}]}
+    batch_item = {"allOf": [{"$ref": msg}, identified, {"required": ["type"]}]}
     return {
         "openapi": "3.1.0",
         "info": {"title": "cdpflow collector", "version": "1"},
         "paths": {
-            "/v1/track": {"post": _segment_op("Track an event", "Message")},
-            "/v1/identify": {"post": _segment_op("Identify a user", "Message")},
-            "/v1/page": {"post": _segment_op("Record a page view", "Message")},
-            "/v1/screen": {"post": _segment_op("Record a screen view (as a page view)", "Message")},
-            "/v1/group": {"post": _segment_op("Group call (kept as a custom event)", "Message")},
-            "/v1/alias": {"post": _segment_op("Alias call (kept as a custom event)", "Message")},
+            "/v1/track": {"post": _segment_op("Track an event", "Track")},
+            "/v1/identify": {"post": _segment_op("Identify a user", "Call")},
+            "/v1/page": {"post": _segment_op("Record a page view", "Call")},
+            "/v1/screen": {"post": _segment_op("Record a screen view (as a page view)", "Call")},
+            "/v1/group": {"post": _segment_op("Group call (kept as a custom event)", "Call")},
+            "/v1/alias": {"post": _segment_op("Alias call (kept as a custom event)", "Call")},
             "/v1/batch": {"post": _segment_op("Several calls at once", "Batch", batch=True)},
             "/v1/import": {"post": _segment_op("Alias of /v1/batch", "Batch", batch=True)},
             "/v1/webhooks/{source}": {"post": webhook},
@@ -81,6 +101,9 @@ def openapi_spec() -> dict[str, Any]:
                 "200": {"description": "ready"}, "503": {"description": "not ready"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
                 "200": {"description": "text exposition format"}}}},
+            "/openapi.json": {"get": {"summary": "This description", "responses": {
+                "200": {"description": "OpenAPI 3.1", "content": {"application/json": {
+                    "schema": {"type": "object"}}}}}}},
         },
         "components": {
             "securitySchemes": {"writeKey": {"type": "http", "scheme": "basic",
@@ -88,9 +111,9 @@ def openapi_spec() -> dict[str, Any]:
             "parameters": {"ContentEncoding": {"name": "Content-Encoding", "in": "header",
                                                "schema": {"enum": ["gzip", "identity"]}}},
             "schemas": {
-                "Message": message,
+                "Message": message, "Call": call, "Track": track,
                 "Batch": {"type": "object", "required": ["batch"], "properties": {
-                    "batch": {"type": "array", "items": message},
+                    "batch": {"type": "array", "items": batch_item},
                     "context": {"type": "object"}, "sentAt": {"type": "string"}}},
                 "Success": {"type": "object", "properties": {"success": {"const": True}}},
                 "BatchResult": {"type": "object", "properties": {
