@@ -32,7 +32,7 @@ from typing import Any
 from state import cart, category_interest, counters, engagement, lww, preferences, purchases
 from state.cart import Cart
 from state.config import CategoryInterestConfig, ProfileConfig
-from state.counters import EMAIL_DAYS, ORDERS_DAYS, REVENUE_DAYS, Counters
+from state.counters import ACTIVE_DAYS, EMAIL_DAYS, ORDERS_DAYS, REVENUE_DAYS, Counters
 from state.dedupe import SeenIds
 from state.engagement import PASSIVE_EMAIL_ACTIONS, Engagement
 from state.events import DAY_MS, HOUR_MS, NO_TIME, Event
@@ -43,7 +43,7 @@ from state.purchases import Purchases
 from state.rules import engine
 from state.rules.engine import Derived
 from state.rules.model import CategoryViews, Rules
-from state.windows import RecentTimes
+from state.windows import DayBuckets, RecentTimes, day_window
 
 __all__ = [
     "ERASE_EVENT",
@@ -312,10 +312,12 @@ def _evaluate(
     out = engine.evaluate(rules, st, facts, at, cause, memo.verdicts, clean)
     decay = None
     if not engine.rule_names(rules).isdisjoint(_WINDOWED_FACTS):
-        if clean is None or not memo.window_known or not clean >= _WINDOWED_FACTS:
-            memo.window_until = st.counters.next_change(at)
-            memo.window_known = True
-        decay = memo.window_until
+        ends = memo.window_ends
+        for name, (counter, days) in _WINDOWS.items():
+            if clean is None or name not in clean or name not in ends:
+                ends[name] = _window_end(counter(st.counters), days, at)
+        # As st.counters.next_change(at): the first moment a windowed count can fall.
+        decay = min((t for t in ends.values() if t is not None), default=None)
     memo.at, memo.revision, memo.facts = at, st.revision, facts
     st.derived.next_at = engine.next_deadline(rules, facts, at, decay)
     st.derived.next_known = True
@@ -333,9 +335,9 @@ class _Memo:
     """What the last evaluation found (in ``st.derived.memo``; never dumped).
 
     ``facts``: the facts it read, at ``at``, with ``revision`` and ``pruned_at`` of the
-    state then; ``verdicts``: see :data:`engine.Verdicts`; ``window_until``: the windowed
-    facts keep their values before this moment (``None``: for ever) unless an event
-    changes a counter (``window_known``: it was computed).
+    state then; ``verdicts``: see :data:`engine.Verdicts`; ``window_ends``: each windowed
+    fact keeps its value before this moment (``None``: for ever) unless an event changes
+    its counter.
     """
 
     rules: Rules
@@ -344,8 +346,7 @@ class _Memo:
     pruned_at: int
     facts: dict[str, Any]
     verdicts: engine.Verdicts = field(default_factory=dict)
-    window_until: int | None = None
-    window_known: bool = False
+    window_ends: dict[str, int | None] = field(default_factory=dict)
 
 
 def _unchanged(
@@ -357,8 +358,8 @@ def _unchanged(
     exactly one event, ``ev`` (one more): then every fact but those its type can touch
     (:data:`_TOUCHES`). Anything else that changes the state (a compaction, a merge, a
     restore, erasure) makes the next evaluation start afresh. Facts read at a time:
-    windowed counts keep their values until ``memo.window_until`` (the counters' next
-    change); other time-dependent facts are never reused.
+    windowed counts keep their values until their ``memo.window_ends`` (their counter's
+    next change); other time-dependent facts are never reused.
     """
     if memo.rules is not rules or at < memo.at or st.pruned_at != memo.pruned_at:
         return None
@@ -373,10 +374,19 @@ def _unchanged(
             touched = touched | _ATTRIBUTE_FACTS
     else:
         return None
-    keep = _STATIC_FACTS
-    if memo.window_known and (memo.window_until is None or at < memo.window_until):
-        keep = _KEPT_FACTS
-    return keep - touched
+    ends = memo.window_ends
+    expired = [n for n, end in ends.items() if end is not None and at >= end]
+    if len(ends) < len(_WINDOWS):  # not computed: the rules read no windowed fact
+        return _STATIC_FACTS - touched
+    return _KEPT_FACTS - touched - frozenset(expired) if expired else _KEPT_FACTS - touched
+
+
+def _window_end(buckets: DayBuckets, days: int, at: int) -> int | None:
+    """When the ``days``-day window of ``buckets`` ending at ``at`` or later first loses a
+    bucket (its count can change with no event), as in :meth:`Counters.next_change`."""
+    first = day_window(at, days)[0]
+    inside = [d for d in buckets.buckets if d >= first]
+    return (min(inside) + days) * DAY_MS if inside else None
 
 
 class Facts(dict[str, Any]):
@@ -469,6 +479,14 @@ _STATIC_FACTS = (
     _PURCHASE_FACTS | _CART_FACTS | _ATTRIBUTE_FACTS | _EMAIL_FACTS | _PREFERENCE_FACTS
 ) - _WINDOWED_FACTS | {"first_seen", "last_active", "page_views"}
 _KEPT_FACTS = _STATIC_FACTS | _WINDOWED_FACTS
+#: Windowed fact -> its day buckets and window length: the pairs Counters.next_change reads.
+_WINDOWS: dict[str, tuple[Callable[[Counters], DayBuckets], int]] = {
+    "active_days_30d": (lambda c: c.active, max(ACTIVE_DAYS)),
+    "active_days_7d": (lambda c: c.active, min(ACTIVE_DAYS)),
+    "orders_90d": (lambda c: c.orders, ORDERS_DAYS),
+    "revenue_180d": (lambda c: c.revenue, REVENUE_DAYS),
+    "email_engagements_7d": (lambda c: c.emails, EMAIL_DAYS),
+}
 #: Event type -> the facts :func:`apply` may change when it applies one (a superset):
 #: every event moves ``first_seen``, ``last_active`` and the active days; one with a
 #: ``context.timezone`` also the attributes. A type not listed touches everything.

@@ -16,7 +16,9 @@ from state import (
     next_deadline,
     view,
 )
+from state.counters import Counters
 from state.events import DAY_MS
+from state.profile import _WINDOWS, _window_end
 from state.rules.model import parse_rules
 from tests.conftest import T0, H
 
@@ -368,3 +370,23 @@ def test_reusing_the_last_evaluation_equals_evaluating_every_rule(history, which
         previous = ev
     end = T0 + 40 * DAY_MS
     both(lambda s: advance(s, cfg, end))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["active", "orders", "revenue", "emails"]),
+            st.integers(0, 200),
+            st.integers(0, 3),
+        ),
+        max_size=12,
+    ),
+    st.integers(0, 400 * DAY_MS),
+)
+def test_the_window_ends_the_evaluation_keeps_are_the_counters_next_change(buckets, at) -> None:
+    counters = Counters()
+    for name, day, amount in buckets:
+        getattr(counters, name).buckets[day] = amount
+    ends = [_window_end(counter(counters), days, at) for counter, days in _WINDOWS.values()]
+    assert min((t for t in ends if t is not None), default=None) == counters.next_change(at)
