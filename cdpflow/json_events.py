@@ -68,7 +68,7 @@ def normalize_json(obj: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise EventValidationError("invalid_event", "an event must be a JSON object")
     event_type = obj.get("type") or obj.get("event_type")
-    if event_type not in PAYLOAD_RECORD:
+    if not isinstance(event_type, str) or event_type not in PAYLOAD_RECORD:  # a list: no hash
         raise EventValidationError("invalid_field", "type: unknown event type")
     when = obj.get("timestamp", obj.get("event_time"))
     if when is None:

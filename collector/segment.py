@@ -75,7 +75,7 @@ def segment_to_record(
     if not isinstance(message, dict):
         raise EventValidationError("invalid_event", "message: expected a JSON object")
     call = kind or message.get("type")
-    if call not in _CALLS:
+    if not isinstance(call, str) or call not in _CALLS:
         raise EventValidationError(
             "invalid_field", "type: expected track, identify, page, screen, group or alias"
         )
@@ -170,7 +170,7 @@ def _track(message: Json) -> tuple[str, Json]:
             "message_id": _opt_text(props.get("email_id"), "properties.email_id"),
             "link_url": _opt_text(props.get("link_url"), "properties.link_url"),
         }
-    return "custom", {"name": name, "properties": _text_map(props)}
+    return "custom", {"name": name, "properties": _text_map(props, "properties")}
 
 
 def _identify(message: Json) -> tuple[str, Json]:
@@ -194,7 +194,9 @@ def _identify(message: Json) -> tuple[str, Json]:
         }
         if address
         else None,
-        "traits": {k: _as_text(v) for k, v in traits.items() if k not in _IDENTIFY_TRAITS},
+        "traits": _text_map(
+            {k: v for k, v in traits.items() if k not in _IDENTIFY_TRAITS}, "traits"
+        ),
     }
 
 
@@ -211,7 +213,7 @@ def _other(call: str) -> Callable[[Json], tuple[str, Json]]:
     def custom(message: Json) -> tuple[str, Json]:
         fields = ("groupId", "previousId", "traits", "properties", "name")
         props = {k: message[k] for k in fields if message.get(k) is not None}
-        return "custom", {"name": call, "properties": _text_map(props)}
+        return "custom", {"name": call, "properties": _text_map(props, "properties")}
 
     return custom
 
@@ -283,7 +285,7 @@ def _form_submitted(p: Json) -> tuple[str, Json]:
     if form_id is None:
         raise EventValidationError("missing_field", "properties.form_id: required")
     fields = _object(p.get("fields"), "properties.fields")
-    texts = {k: _as_text(v) for k, v in fields.items()}
+    texts = _text_map(fields, "properties.fields")
     return "form_submitted", {"form_id": form_id, "fields": texts}
 
 
@@ -431,11 +433,10 @@ def _date(value: Any, field: str) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
 
 
-def _text_map(values: Json) -> dict[str, str]:
+def _text_map(values: Json, field: str) -> dict[str, str]:
     """A JSON object as a ``map<string>``: strings as they are, other values as JSON text
     (what ``normalize_json`` does to ``properties`` and ``traits``)."""
-    return {k: _as_text(v) for k, v in values.items()}
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
+    try:
+        return {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in values.items()}
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits (not from a JSON body)
+        raise EventValidationError("invalid_field", f"{field}: a value is not JSON") from None
