@@ -475,3 +475,22 @@ def test_received_at_is_the_collector_clock(
     client.post("/v1/track", json=track(timestamp="2026-09-01T00:00:00Z"), headers=basic())
     [record] = sink.decoded("cdp.events")
     assert record["received_at"].timestamp() * 1000 == NOW_MS
+
+
+def test_an_unhashable_type_is_a_rejected_item_not_a_500(
+    client: TestClient, sink: RecordingSink
+) -> None:
+    response = client.post(
+        "/v1/batch", json={"batch": [track(), {**track(), "type": ["track"]}]}, headers=basic()
+    )
+    assert response.status_code == 200
+    assert [(r["index"], r["reason"]) for r in response.json()["rejected"]] == [
+        (1, "invalid_field")
+    ]
+    raw = orjson.dumps({**EVENT, "type": ["custom"]})
+    ts = NOW_MS // 1000
+    response = client.post(
+        "/v1/webhooks/crm", content=raw, headers=webhook_headers(raw, b"new-secret", ts)
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("type")
