@@ -13,9 +13,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from collector.app import create_app
+from collector.endpoints import _oversized
 from collector.exceptions import BrokerUnavailable
 from collector.producer import OutMessage
 from collector.settings import CollectorSettings
@@ -494,3 +497,23 @@ def test_an_unhashable_type_is_a_rejected_item_not_a_500(
     )
     assert response.status_code == 400
     assert response.json()["error"].startswith("type")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    items=st.lists(
+        st.recursive(
+            st.none() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=40),
+            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+            max_leaves=20,
+        ),
+        max_size=30,
+    ),
+    limit=st.integers(1, 400),
+)
+def test_oversized_items_are_found_exactly_with_few_serializations(
+    items: list[Any], limit: int
+) -> None:
+    body_bytes = len(orjson.dumps({"batch": items}))
+    expected = {id(i) for i in items if len(orjson.dumps(i)) > limit}
+    assert _oversized(items, limit, body_bytes) == expected
