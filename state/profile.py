@@ -318,6 +318,8 @@ def _evaluate(
                 ends[name] = _window_end(counter(st.counters), days, at)
         # As st.counters.next_change(at): the first moment a windowed count can fall.
         decay = min((t for t in ends.values() if t is not None), default=None)
+    for name in _NOT_KEPT:  # memory: what is never reused, or big and cheap to redo
+        facts.pop(name, None)
     memo.at, memo.revision, memo.facts = at, st.revision, facts
     st.derived.next_at = engine.next_deadline(rules, facts, at, decay)
     st.derived.next_known = True
@@ -479,6 +481,10 @@ _STATIC_FACTS = (
     _PURCHASE_FACTS | _CART_FACTS | _ATTRIBUTE_FACTS | _EMAIL_FACTS | _PREFERENCE_FACTS
 ) - _WINDOWED_FACTS | {"first_seen", "last_active", "page_views"}
 _KEPT_FACTS = _STATIC_FACTS | _WINDOWED_FACTS
+# Dropped from the memo after each evaluation: the derived names, the category views,
+# and maps that are rarely read (the cart's lines only when a cart trigger fires).
+_NOT_KEPT = ("tags", "lifecycle", "segments", "category_views_24h", "cart", "attributes",
+             "subscriptions")  # fmt: skip
 #: Windowed fact -> its day buckets and window length: the pairs Counters.next_change reads.
 _WINDOWS: dict[str, tuple[Callable[[Counters], DayBuckets], int]] = {
     "active_days_30d": (lambda c: c.active, max(ACTIVE_DAYS)),

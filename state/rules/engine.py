@@ -115,12 +115,25 @@ def derive(
     is the same as evaluating it would give.
     """
     plan = _plan(rules)
-    if verdicts is not None and clean is None:
+    if verdicts is None:
+        verdicts, clean = {}, None
+    elif clean is None:
         verdicts.clear()
+    last = verdicts.get
     tags: list[str] = []
     facts["tags"] = tags
     for step in plan.tags:
-        if _holds(step, facts, at, verdicts, clean):
+        # Inline, the common case: a verdict whose facts are clean and no flip is due.
+        was = last(step.index) if step.plain else None
+        if (
+            was is not None
+            and clean is not None
+            and (was[2] is None or at < was[2])
+            and step.facts <= clean
+        ):
+            if was[1]:
+                tags.append(step.name)
+        elif _holds(step, facts, at, verdicts, clean):
             tags.append(step.name)
     values = facts.get("preferences") or {}
     for key, prefix in rules.preference_tags.items():
@@ -129,11 +142,20 @@ def derive(
             tags.extend(sorted({f"{prefix}{v.strip()}" for v in raw.split(",") if v.strip()}))
     lifecycle = None
     for step in plan.lifecycle:  # the first stage that holds; the others are not read
-        if lifecycle is None:
-            if _holds(step, facts, at, verdicts, clean):
-                lifecycle = step.name
-        elif verdicts is not None:
+        if lifecycle is not None:
             verdicts.pop(step.index, None)  # not evaluated now: its facts may change unseen
+            continue
+        was = last(step.index) if step.plain else None
+        if (
+            was is not None
+            and clean is not None
+            and (was[2] is None or at < was[2])
+            and step.facts <= clean
+        ):
+            if was[1]:
+                lifecycle = step.name
+        elif _holds(step, facts, at, verdicts, clean):
+            lifecycle = step.name
     facts["lifecycle"] = lifecycle
     segments: list[str] = []
     facts["segments"] = segments
@@ -150,6 +172,7 @@ class _Step:
     expr: Expression
     facts: frozenset[str]  # the facts it reads
     derived: tuple[str, ...]  # the derived names it reads
+    plain: bool  # reads no derived name, and the time only through its timers
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +195,11 @@ def _plan(rules: Rules) -> _Plan:
     named: list[tuple[str, Expression]] = [(n, r.when) for n, r in rules.tags.items()]
     named += [(s.name, s.when) for s in rules.lifecycle]
     named += [(n, s.when) for n, s in rules.segments.items()]
-    steps = [
-        _Step(i, name, e, e.names - DERIVED_NAMES, tuple(n for n in _DERIVED_ORDER if n in e.names))
-        for i, (name, e) in enumerate(named)
-    ]
+    steps = []
+    for i, (name, e) in enumerate(named):
+        derived = tuple(n for n in _DERIVED_ORDER if n in e.names)
+        steps.append(_Step(i, name, e, e.names - DERIVED_NAMES, derived,
+                           e.time_exact and not derived))  # fmt: skip
     n_tags, n_stages = len(rules.tags), len(rules.lifecycle)
     plan = _Plan(
         tuple(steps[:n_tags]),
@@ -192,12 +216,10 @@ def _holds(
     step: _Step,
     facts: dict[str, Any],
     at: int,
-    verdicts: Verdicts | None,
+    verdicts: Verdicts,
     clean: Set[str] | None,
 ) -> bool:
     e = step.expr
-    if verdicts is None:
-        return e.evaluate(facts, at)
     if not e.time_exact:
         verdicts.pop(step.index, None)
         return e.evaluate(facts, at)
@@ -206,22 +228,38 @@ def _holds(
     if (
         last is not None
         and clean is not None
+        and (last[2] is None or at < last[2])
         and step.facts <= clean
         and last[0] == read
-        and (last[2] is None or at < last[2])
     ):
         return last[1]
     verdict = e.evaluate(facts, at)
-    later = [m for t in e.deadlines(facts) for m in (t, t + 1) if m > at]
-    verdicts[step.index] = (read, verdict, min(later) if later else None)
+    flip = None  # the first moment after `at` a since() comparison can flip (deadlines)
+    for name, duration in e.timers:
+        t = _fact(facts, name)
+        if isinstance(t, int):
+            t += duration
+            if t <= at:
+                t += 1  # strict comparisons flip just after
+            if t > at and (flip is None or t < flip):
+                flip = t
+    verdicts[step.index] = (read, verdict, flip)
     return verdict
+
+
+def _fact(facts: dict[str, Any], name: str) -> Any:
+    """``facts.get(name)``; a lazy mapping computes a missing fact in ``__missing__``."""
+    try:
+        return facts[name]
+    except KeyError:
+        return None
 
 
 _DERIVED_ORDER = ("tags", "lifecycle", "segments")
 
 
 def _derived(facts: dict[str, Any], name: str) -> Any:
-    value = facts.get(name)
+    value = _fact(facts, name)
     return tuple(value) if isinstance(value, list) else value
 
 
@@ -272,9 +310,11 @@ def next_deadline(
 ) -> int | None:
     """The next moment after ``at`` at which a rule's verdict could change with no event."""
     best = counters_change if counters_change is not None and counters_change > at else None
-    get = facts.get
     for name, duration in _plan(rules).timers:  # as Expression.deadlines, for every expression
-        t = get(name)
+        try:
+            t = facts[name]
+        except KeyError:
+            continue
         if isinstance(t, int):
             # Strict and non-strict comparisons flip at t or just after.
             t += duration
