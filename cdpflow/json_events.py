@@ -82,7 +82,12 @@ def normalize_json(obj: dict[str, Any]) -> dict[str, Any]:
         values = payload[name] or {}
         if not isinstance(values, dict):
             raise EventValidationError("invalid_field", f"payload.{name}: expected an object")
-        payload[name] = {k: _as_text(v) for k, v in values.items()}
+        try:
+            payload[name] = {k: _as_text(v) for k, v in values.items()}
+        except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits (not from JSON text)
+            raise EventValidationError(
+                "invalid_field", f"payload.{name}: a value is not JSON"
+            ) from None
     if isinstance(payload.get("signup_date"), str):
         try:
             payload["signup_date"] = date.fromisoformat(payload["signup_date"])
