@@ -1,7 +1,8 @@
 """The collector application, assembled: routes, middleware, error mapping, lifespan.
 
->>> from collector.settings import CollectorSettings, Secret
->>> app = create_app(CollectorSettings(write_keys=(Secret(b"k"),)))
+>>> from cdpflow.secrets import Secret
+>>> from collector.settings import CollectorSettings
+>>> app = create_app(CollectorSettings(write_keys=(Secret("k"),)))
 >>> sorted(r.path for r in app.routes if r.path.startswith("/v1/") and len(r.path) > 6)
 ['/v1/alias', '/v1/batch', '/v1/group', '/v1/identify', '/v1/import', '/v1/page', \
 '/v1/screen', '/v1/track', '/v1/webhooks/{source}']

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +19,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from cdpflow.errors import EventValidationError
 from cdpflow.json_events import normalize_json, parse_time
+from cdpflow.secrets import Secret
 from collector.body import parse_json, read_body
 from collector.exceptions import InvalidEvent, MalformedRequest, Unauthorized
 from collector.gate import InFlightGate
@@ -30,7 +30,7 @@ from collector.openapi import openapi_spec
 from collector.producer import EventSink, OutMessage
 from collector.ratelimit import RateLimiter
 from collector.segment import segment_to_record
-from collector.settings import CollectorSettings, Secret
+from collector.settings import CollectorSettings
 from collector.shopify import shopify_to_json
 from collector.signatures import verify_generic, verify_shopify
 
@@ -355,7 +355,7 @@ def _key_index(candidate: bytes, keys: Sequence[Secret]) -> int:
     """Compares with every key in constant time; :class:`Unauthorized` if none matches."""
     found = -1
     for index, key in enumerate(keys):
-        if hmac.compare_digest(candidate, key.reveal()):
+        if key.matches(candidate):
             found = index
     if found < 0:
         raise Unauthorized("unknown write key")

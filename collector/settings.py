@@ -12,29 +12,16 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 
 from cdpflow.errors import ConfigError
+from cdpflow.secrets import Secret, secrets_from_env
 from cdpflow.settings import Settings, Topics, env_int
 
-__all__ = ["CollectorSettings", "Secret"]
+__all__ = ["CollectorSettings"]
 
 _WEBHOOK_PREFIX = "CDPFLOW_WEBHOOK_SECRETS_"
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Secret:
-    """A secret string; ``repr`` and ``str`` hide it, :meth:`reveal` gives the bytes."""
-
-    _value: bytes = field(repr=False)
-
-    def reveal(self) -> bytes:
-        return self._value
-
-    def __str__(self) -> str:
-        return "**********"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +60,7 @@ class CollectorSettings:
         e = os.environ if env is None else env
         base = Settings.from_env(e)
         d = cls()
-        write_keys = _secrets(e, "CDPFLOW_WRITE_KEYS")
+        write_keys = secrets_from_env(e, "CDPFLOW_WRITE_KEYS")
         if not write_keys:
             raise ConfigError(
                 "CDPFLOW_WRITE_KEYS (or CDPFLOW_WRITE_KEYS_FILE) must name at least one write key"
@@ -110,18 +97,6 @@ def _list(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def _secrets(env: Mapping[str, str], name: str) -> tuple[Secret, ...]:
-    values = _list(env.get(name, ""))
-    file_name = env.get(f"{name}_FILE", "").strip()
-    if file_name:
-        try:
-            text = Path(file_name).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from None
-        values += [line.strip() for line in text.splitlines() if line.strip()]
-    return tuple(Secret(v.encode()) for v in dict.fromkeys(values))
-
-
 def _webhook_secrets(env: Mapping[str, str]) -> dict[str, tuple[Secret, ...]]:
     """``CDPFLOW_WEBHOOK_SECRETS_<SOURCE>[_FILE]`` -> ``{source: secrets}``.
 
@@ -134,7 +109,7 @@ def _webhook_secrets(env: Mapping[str, str]) -> dict[str, tuple[Secret, ...]]:
         source = name.removeprefix(_WEBHOOK_PREFIX).lower().replace("_", "-")
         if not _SOURCE_NAME.match(source):
             raise ConfigError(f"{name}: source name must be letters, digits and '_'")
-        secrets = _secrets(env, name)
+        secrets = secrets_from_env(env, name)
         if not secrets:
             raise ConfigError(f"{name} is set but holds no secret")
         out[source] = secrets

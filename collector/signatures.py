@@ -20,8 +20,8 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
+from cdpflow.secrets import Secret
 from collector.exceptions import Unauthorized
-from collector.settings import Secret
 
 __all__ = ["sign_generic", "sign_shopify", "verify_generic", "verify_shopify"]
 
@@ -57,7 +57,7 @@ def verify_generic(
     offered = [
         part.strip()[3:].encode() for part in signature.split(",") if part.strip()[:3] == "v1="
     ]
-    expected = [sign_generic(s.reveal(), sent, body)[3:].encode() for s in secrets]
+    expected = [sign_generic(s.reveal_bytes(), sent, body)[3:].encode() for s in secrets]
     if not _any_match(offered, expected):
         raise Unauthorized("X-Cdpflow-Signature: no valid signature")
 
@@ -69,7 +69,7 @@ def verify_shopify(secrets: Sequence[Secret], signature: str | None, body: bytes
         offered = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
         raise Unauthorized("X-Shopify-Hmac-Sha256: not base64") from None
-    expected = [hmac.new(s.reveal(), body, hashlib.sha256).digest() for s in secrets]
+    expected = [hmac.new(s.reveal_bytes(), body, hashlib.sha256).digest() for s in secrets]
     if not _any_match([offered], expected):
         raise Unauthorized("X-Shopify-Hmac-Sha256: no valid signature")
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Literal
 
 from cdpflow.errors import ConfigError
+from cdpflow.secrets import Secret
 from cdpflow.settings import Settings
 from mailer.delivery import Backoff
 from mailer.policy import DAY_MS, PolicyConfig
 from mailer.quiet_hours import QuietHours
 from mailer.smtp import SmtpConfig
-from profile_api.secret import Secret
 
 __all__ = ["MailerSettings", "WebhookConfig"]
 

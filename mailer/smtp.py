@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from cdpflow.secrets import Secret
 from mailer.exceptions import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from mailer.message import OutgoingEmail, to_mime
-from profile_api.secret import Secret
 
 __all__ = ["SmtpConfig", "SmtpDelivery"]
 

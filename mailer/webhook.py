@@ -17,9 +17,9 @@ from collections.abc import Callable
 import httpx
 import orjson
 
+from cdpflow.secrets import Secret
 from mailer.exceptions import PermanentDeliveryError, TransientDeliveryError
 from mailer.message import OutgoingEmail
-from profile_api.secret import Secret
 
 __all__ = ["WebhookDelivery", "sign"]
 

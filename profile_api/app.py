@@ -2,7 +2,7 @@
 
 >>> from state.store import MemoryProfileStore
 >>> from profile_api.settings import ApiSettings
->>> from profile_api.secret import Secret
+>>> from cdpflow.secrets import Secret
 >>> app = create_app(ApiSettings(tokens=(Secret("t" * 16),)), store=MemoryProfileStore())
 >>> sorted((r.path, sorted(r.methods or ())) for r in app.routes if r.path.startswith("/v1/"))
 ... # doctest: +NORMALIZE_WHITESPACE

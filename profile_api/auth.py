@@ -18,9 +18,9 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cdpflow.secrets import Secret
 from profile_api.errors import error_response
 from profile_api.exceptions import ApiError, ErasureDisabled, Forbidden, Unauthorized
-from profile_api.secret import Secret
 
 __all__ = ["BearerAuth"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdpflow.errors import ConfigError
+from cdpflow.secrets import Secret, secrets_from_env
 from cdpflow.settings import Settings, env_int
-from profile_api.secret import Secret
 
 __all__ = ["ApiSettings"]
 
@@ -44,13 +44,13 @@ class ApiSettings:
         e = os.environ if env is None else env
         shared = Settings.from_env(e)
         d = cls()
-        tokens = _tokens(e, "CDPFLOW_API_TOKENS")
+        tokens = secrets_from_env(e, "CDPFLOW_API_TOKENS", min_length=16)
         if not tokens:
             raise ConfigError(
                 "CDPFLOW_API_TOKENS (or CDPFLOW_API_TOKENS_FILE) must name at least one "
                 "bearer token (comma-separated)"
             )
-        admin_tokens = _tokens(e, "CDPFLOW_API_ADMIN_TOKENS")
+        admin_tokens = secrets_from_env(e, "CDPFLOW_API_ADMIN_TOKENS", min_length=16)
         readable = {t.reveal() for t in tokens}
         if any(t.reveal() in readable for t in admin_tokens):
             raise ConfigError(
@@ -70,22 +70,6 @@ class ApiSettings:
             )
             / 1000,
         )
-
-
-def _tokens(env: Mapping[str, str], name: str) -> tuple[Secret, ...]:
-    """``name`` (comma-separated) and ``name_FILE`` (one a line), each ≥ 16 characters."""
-    values = [t.strip() for t in env.get(name, "").split(",")]
-    file_name = env.get(f"{name}_FILE", "").strip()
-    if file_name:
-        try:
-            text = Path(file_name).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from None
-        values += [line.strip() for line in text.splitlines()]
-    tokens = tuple(Secret(v) for v in dict.fromkeys(v for v in values if v))
-    if any(len(t.reveal()) < 16 for t in tokens):
-        raise ConfigError(f"{name}: every token must be at least 16 characters")
-    return tokens
 
 
 def _port(raw: str, default: int) -> int:

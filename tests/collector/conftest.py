@@ -12,10 +12,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from cdpflow.codec import default_codec
+from cdpflow.secrets import Secret
 from collector.app import create_app
 from collector.exceptions import CollectorError
 from collector.producer import OutMessage
-from collector.settings import CollectorSettings, Secret
+from collector.settings import CollectorSettings
 
 WRITE_KEY = "wk-test"
 NOW_MS = 1_790_000_000_000  # 2026-09-21T...Z, fixed
@@ -53,10 +54,10 @@ class RecordingSink:
 @pytest.fixture
 def settings() -> CollectorSettings:
     return CollectorSettings(
-        write_keys=(Secret(WRITE_KEY.encode()),),
+        write_keys=(Secret(WRITE_KEY),),
         webhook_secrets={
-            "crm": (Secret(b"old-secret"), Secret(b"new-secret")),
-            "shopify": (Secret(b"shop-secret"),),
+            "crm": (Secret("old-secret"), Secret("new-secret")),
+            "shopify": (Secret("shop-secret"),),
         },
         cors_origins=("https://shop.example",),
     )

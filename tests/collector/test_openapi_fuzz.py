@@ -27,16 +27,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from cdpflow.secrets import Secret
 from collector.app import create_app
-from collector.settings import CollectorSettings, Secret
+from collector.settings import CollectorSettings
 from collector.signatures import sign_generic
 from tests.collector.conftest import NOW_MS, WRITE_KEY, RecordingSink, basic
 
 SINK = RecordingSink()
 APP = create_app(
     CollectorSettings(
-        write_keys=(Secret(WRITE_KEY.encode()),),
-        webhook_secrets={"crm": (Secret(b"crm-secret"),), "shopify": (Secret(b"shop"),)},
+        write_keys=(Secret(WRITE_KEY),),
+        webhook_secrets={"crm": (Secret("crm-secret"),), "shopify": (Secret("shop"),)},
     ),
     SINK,
     now_ms=lambda: NOW_MS,

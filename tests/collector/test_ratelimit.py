@@ -11,9 +11,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from cdpflow.errors import ConfigError
+from cdpflow.secrets import Secret
 from collector.exceptions import RateLimited
 from collector.ratelimit import RateLimiter, TokenBucket
-from collector.settings import CollectorSettings, Secret
+from collector.settings import CollectorSettings
 from collector.signatures import sign_generic
 from tests.collector.conftest import NOW_MS, WRITE_KEY, RecordingSink, basic
 
@@ -103,7 +104,7 @@ def test_a_write_key_over_its_rate_gets_429_with_retry_after_and_a_reason(
         monotonic=clock,
         rate_limit_per_s=2,
         rate_burst=3,
-        write_keys=(Secret(WRITE_KEY.encode()), Secret(b"other-key")),
+        write_keys=(Secret(WRITE_KEY), Secret("other-key")),
     )
     ok = client.post("/v1/batch", json={"batch": [track(0), track(1), track(2)]}, headers=basic())
     assert ok.status_code == 200

@@ -18,7 +18,7 @@ def test_defaults_reuse_the_project_topics_and_kafka_address() -> None:
     assert s.topics.events == "cdp.events"
     assert s.topics.dead_letters == "cdp.events.dlq"
     assert s.bootstrap_servers == "127.0.0.1:9092"
-    assert [k.reveal() for k in s.write_keys] == [b"k1", b"k2"]
+    assert [k.reveal() for k in s.write_keys] == ["k1", "k2"]
     assert (s.max_event_bytes, s.max_batch_bytes) == (32 * 1024, 500 * 1024)
 
 
@@ -52,9 +52,9 @@ def test_secrets_from_files_and_per_source_webhooks(tmp_path: Path) -> None:
             "CDPFLOW_WEBHOOK_SECRETS_SHOPIFY_EU_FILE": str(shop),
         }
     )
-    assert [k.reveal() for k in s.write_keys] == [b"from-file"]
+    assert [k.reveal() for k in s.write_keys] == ["from-file"]
     assert sorted(s.webhook_secrets) == ["crm", "shopify-eu"]
-    assert [x.reveal() for x in s.webhook_secrets["shopify-eu"]] == [b"s-old", b"s-new"]
+    assert [x.reveal() for x in s.webhook_secrets["shopify-eu"]] == ["s-old", "s-new"]
     assert "c1" not in repr(s)
     assert "from-file" not in repr(s)
 

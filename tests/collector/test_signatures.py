@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from cdpflow.secrets import Secret
 from collector.exceptions import Unauthorized
-from collector.settings import Secret
 from collector.signatures import sign_generic, sign_shopify, verify_generic, verify_shopify
 
 BODY = b'{"event_id":"e1"}'
 NOW = 1_790_000_000
-ROTATING = (Secret(b"old"), Secret(b"new"))
+ROTATING = (Secret("old"), Secret("new"))
 
 
 def check(signature: str, timestamp: int = NOW, body: bytes = BODY, now: float = NOW) -> None:

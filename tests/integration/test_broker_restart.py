@@ -22,9 +22,10 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from starlette.testclient import TestClient
 
+from cdpflow.secrets import Secret
 from cdpflow.settings import Settings, Topics
 from collector.app import create_app
-from collector.settings import CollectorSettings, Secret
+from collector.settings import CollectorSettings
 from tests.collector.conftest import WRITE_KEY, basic
 from tests.integration.conftest import OwnBroker, read_topic, settings_env
 
@@ -89,7 +90,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_the_dataflow_resumes_by_its
     collector = CollectorSettings(
         bootstrap_servers=own_broker.bootstrap,
         topics=topics,
-        write_keys=(Secret(WRITE_KEY.encode()),),
+        write_keys=(Secret(WRITE_KEY),),
         produce_timeout_ms=3000,
         broker_retry_after_s=1,
     )

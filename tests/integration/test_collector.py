@@ -17,9 +17,10 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from cdpflow.secrets import Secret
 from cdpflow.settings import Settings
 from collector.app import create_app
-from collector.settings import CollectorSettings, Secret
+from collector.settings import CollectorSettings
 from collector.signatures import sign_generic, sign_shopify
 from tests.collector.conftest import WRITE_KEY, basic
 from tests.integration.conftest import read_topic
@@ -31,8 +32,8 @@ def collector_settings(settings: Settings, **overrides: Any) -> CollectorSetting
     base = CollectorSettings(
         bootstrap_servers=settings.bootstrap_servers,
         topics=settings.topics,
-        write_keys=(Secret(WRITE_KEY.encode()),),
-        webhook_secrets={"crm": (Secret(b"crm-secret"),), "shopify": (Secret(b"shop-secret"),)},
+        write_keys=(Secret(WRITE_KEY),),
+        webhook_secrets={"crm": (Secret("crm-secret"),), "shopify": (Secret("shop-secret"),)},
     )
     return replace(base, **overrides)
 

@@ -17,9 +17,10 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from starlette.testclient import TestClient
 
+from cdpflow.secrets import Secret
 from cdpflow.settings import Settings, Topics
 from collector.app import create_app
-from collector.settings import CollectorSettings, Secret
+from collector.settings import CollectorSettings
 from tests.collector.conftest import WRITE_KEY, basic
 from tests.integration.conftest import OwnBroker, read_topic
 
@@ -53,7 +54,7 @@ def test_broker_outage_gives_503_then_recovers_with_each_acked_event_once(
     settings = CollectorSettings(
         bootstrap_servers=own_broker.bootstrap,
         topics=topics,
-        write_keys=(Secret(WRITE_KEY.encode()),),
+        write_keys=(Secret(WRITE_KEY),),
         produce_timeout_ms=3000,
         broker_retry_after_s=2,
     )

@@ -18,9 +18,10 @@ import rudderstack.analytics as rudder_analytics
 import segment.analytics as segment_analytics
 import uvicorn
 
+from cdpflow.secrets import Secret
 from cdpflow.settings import Settings
 from collector.app import create_app
-from collector.settings import CollectorSettings, Secret
+from collector.settings import CollectorSettings
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,7 +40,7 @@ def collector_url(kafka_settings: Settings) -> Iterator[str]:
     settings = CollectorSettings(
         bootstrap_servers=kafka_settings.bootstrap_servers,
         topics=kafka_settings.topics,
-        write_keys=(Secret(SDK_KEY.encode()),),
+        write_keys=(Secret(SDK_KEY),),
     )
     port = _free_port()
     server = uvicorn.Server(

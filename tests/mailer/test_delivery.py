@@ -10,12 +10,12 @@ import httpx
 import orjson
 import pytest
 
+from cdpflow.secrets import Secret
 from mailer.delivery import Backoff, GaveUp, deliver_with_retries
 from mailer.exceptions import PermanentDeliveryError, TransientDeliveryError
 from mailer.message import OutgoingEmail
 from mailer.smtp import SmtpConfig, SmtpDelivery
 from mailer.webhook import WebhookDelivery
-from profile_api.secret import Secret
 from tests.mailer.smtp_server import free_port
 
 EMAIL = OutgoingEmail(trigger_id="t-1", rule="category_interest", template="category_interest",

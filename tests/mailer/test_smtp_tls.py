@@ -14,10 +14,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from cdpflow.secrets import Secret
 from mailer.exceptions import TransientDeliveryError
 from mailer.message import OutgoingEmail
 from mailer.smtp import SmtpConfig, SmtpDelivery
-from profile_api.secret import Secret
 from tests.mailer.smtp_server import RecordingHandler, free_port
 
 EMAIL = OutgoingEmail(trigger_id="t-tls", rule="category_interest", template="category_interest",

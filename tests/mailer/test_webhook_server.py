@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 import pytest
 
+from cdpflow.secrets import Secret
 from mailer.delivery import Backoff, deliver_with_retries
 from mailer.message import OutgoingEmail
 from mailer.webhook import WebhookDelivery
-from profile_api.secret import Secret
 
 SECRET = "provider-shared-secret"
 EMAIL = OutgoingEmail(trigger_id="t-web", rule="category_interest", template="category_interest",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from cdpflow.secrets import Secret
 from profile_api.app import create_app
-from profile_api.secret import Secret
 from profile_api.settings import ApiSettings
 from state.store import MemoryProfileStore, StoredProfile
 

@@ -7,11 +7,11 @@ import logging
 import pytest
 from starlette.testclient import TestClient
 
+from cdpflow.secrets import Secret
 from cdpflow.topics import BrokerUnavailableError
 from profile_api.app import create_app
 from profile_api.endpoints import customer_ref
 from profile_api.materializer import Materializer
-from profile_api.secret import Secret
 from profile_api.settings import ApiSettings
 from state.store import MemoryProfileStore, StoredProfile
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cdpflow.errors import ConfigError
+from cdpflow.secrets import Secret
 from profile_api import main as api_main
-from profile_api.secret import Secret
 from profile_api.settings import ApiSettings
 
 TOKEN = "a-token-of-16-chars+"
@@ -71,7 +71,7 @@ def test_erasure_is_off_unless_an_admin_token_is_set() -> None:
 
 @pytest.mark.parametrize(
     ("env", "names"),
-    [({"CDPFLOW_API_ADMIN_TOKENS": "short"}, "CDPFLOW_API_ADMIN_TOKENS: every token"),
+    [({"CDPFLOW_API_ADMIN_TOKENS": "short"}, "ADMIN_TOKENS: every value must be at least 16"),
      ({"CDPFLOW_API_ADMIN_TOKENS": TOKEN}, "differ from every read token"),
      ({"CDPFLOW_API_ADMIN_TOKENS_FILE": "/nonexistent/admin"}, "CDPFLOW_API_ADMIN_TOKENS_FILE"),
      ({"CDPFLOW_API_ERASE_TIMEOUT_MS": "5"}, "CDPFLOW_API_ERASE_TIMEOUT_MS")],
