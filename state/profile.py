@@ -300,27 +300,38 @@ def _evaluate(
     what cannot have changed since: see :func:`_unchanged`.
     """
     rules = cfg.rules
-    facts = Facts(st, cfg, at)
     memo = st.derived.memo
-    clean = None if memo is None else _unchanged(st, memo, rules, at, ev)
-    if memo is None or clean is None:
-        memo = st.derived.memo = _Memo(rules, at, st.revision, st.pruned_at, facts)
+    found = None if memo is None else _unchanged(st, memo, cfg, at, ev)
+    if memo is None or found is None:
+        facts = Facts(st, cfg, at)
+        memo = st.derived.memo = _Memo(cfg, at, st.revision, st.pruned_at, facts)
+        clean = None
     else:
-        for name, value in memo.facts.items():
-            if name in clean:
-                facts[name] = value
-    out = engine.evaluate(rules, st, facts, at, cause, memo.verdicts, clean)
+        clean, dirty = found
+        facts = memo.facts  # the last evaluation's, less what may have changed since
+        facts.at = at
+        for name in dirty:
+            facts.pop(name, None)
+    try:
+        out = engine.evaluate(rules, st, facts, at, cause, memo.verdicts, clean)
+    except BaseException:
+        st.derived.memo = None  # half updated: trust nothing of it
+        raise
     decay = None
     if not engine.rule_names(rules).isdisjoint(_WINDOWED_FACTS):
         ends = memo.window_ends
+        fresh = clean is None or len(ends) < len(_WINDOWS)
+        moved = False
         for name, (counter, days) in _WINDOWS.items():
-            if clean is None or name not in clean or name not in ends:
+            if clean is None or fresh or name not in clean:
                 ends[name] = _window_end(counter(st.counters), days, at)
-        # As st.counters.next_change(at): the first moment a windowed count can fall.
-        decay = min((t for t in ends.values() if t is not None), default=None)
+                moved = True
+        if moved:  # as st.counters.next_change(at): the first moment a windowed count falls
+            memo.decay = min((t for t in ends.values() if t is not None), default=None)
+        decay = memo.decay
     for name in _NOT_KEPT:  # memory: what is never reused, or big and cheap to redo
         facts.pop(name, None)
-    memo.at, memo.revision, memo.facts = at, st.revision, facts
+    memo.at, memo.revision = at, st.revision
     st.derived.next_at = engine.next_deadline(rules, facts, at, decay)
     st.derived.next_known = True
     return out
@@ -339,48 +350,55 @@ class _Memo:
     ``facts``: the facts it read, at ``at``, with ``revision`` and ``pruned_at`` of the
     state then; ``verdicts``: see :data:`engine.Verdicts`; ``window_ends``: each windowed
     fact keeps its value before this moment (``None``: for ever) unless an event changes
-    its counter.
+    its counter; ``decay``: the first of them.
     """
 
-    rules: Rules
+    cfg: ProfileConfig
     at: int
     revision: int
     pruned_at: int
-    facts: dict[str, Any]
+    facts: Facts
     verdicts: engine.Verdicts = field(default_factory=dict)
     window_ends: dict[str, int | None] = field(default_factory=dict)
+    decay: int | None = None
 
 
 def _unchanged(
-    st: CustomerState, memo: _Memo, rules: Rules, at: int, ev: Event | None
-) -> frozenset[str] | None:
-    """The facts that still have the values ``memo`` holds, or ``None`` if unknown.
+    st: CustomerState, memo: _Memo, cfg: ProfileConfig, at: int, ev: Event | None
+) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The facts that still have the values ``memo`` holds, and those that may not (to
+    drop from it), or ``None`` if unknown.
 
     Known only when nothing happened since but time passing (the same ``revision``), or
     exactly one event, ``ev`` (one more): then every fact but those its type can touch
     (:data:`_TOUCHES`). Anything else that changes the state (a compaction, a merge, a
-    restore, erasure) makes the next evaluation start afresh. Facts read at a time:
-    windowed counts keep their values until their ``memo.window_ends`` (their counter's
-    next change); other time-dependent facts are never reused.
+    restore, erasure) or another configuration makes the next evaluation start afresh.
+    Facts read at a time: windowed counts keep their values until their
+    ``memo.window_ends`` (their counter's next change); other time-dependent facts are
+    never reused.
     """
-    if memo.rules is not rules or at < memo.at or st.pruned_at != memo.pruned_at:
+    if memo.cfg is not cfg or memo.facts.st is not st or at < memo.at:
+        return None
+    if st.pruned_at != memo.pruned_at:
         return None
     if st.revision == memo.revision:
-        touched: frozenset[str] = frozenset()
+        clean, dirty = _KEPT_FACTS, _NEVER_KEPT
     elif st.revision == memo.revision + 1 and ev is not None:
-        found = _TOUCHES.get(ev.event_type)
+        found = _CLEAN_AFTER.get(ev.event_type)
         if found is None:
             return None
-        touched = found
+        clean, dirty = found
         if ev.context and ev.context.get("timezone"):
-            touched = touched | _ATTRIBUTE_FACTS
+            clean, dirty = clean - _ATTRIBUTE_FACTS, dirty | _ATTRIBUTE_FACTS
     else:
         return None
     ends = memo.window_ends
-    expired = [n for n, end in ends.items() if end is not None and at >= end]
     if len(ends) < len(_WINDOWS):  # not computed: the rules read no windowed fact
-        return _STATIC_FACTS - touched
-    return _KEPT_FACTS - touched - frozenset(expired) if expired else _KEPT_FACTS - touched
+        return clean - _WINDOWED_FACTS, dirty | _WINDOWED_FACTS
+    if memo.decay is not None and at >= memo.decay:
+        expired = frozenset(n for n, end in ends.items() if end is not None and at >= end)
+        return clean - expired, dirty | expired
+    return clean, dirty
 
 
 def _window_end(buckets: DayBuckets, days: int, at: int) -> int | None:
@@ -510,6 +528,13 @@ _TOUCHES: dict[str, frozenset[str]] = {
         "preference_updated": _PREFERENCE_FACTS,
         "custom": frozenset(),
     }.items()
+}
+# Always dropped from the memo's facts before they are reused: the derived names (an
+# evaluation sets them), and any fact not known to be kept.
+_NEVER_KEPT = frozenset(_FACTS) - _KEPT_FACTS | engine.DERIVED_NAMES
+#: Event type -> (the facts it leaves as they were, those it may change or never kept).
+_CLEAN_AFTER = {
+    kind: (_KEPT_FACTS - touched, touched | _NEVER_KEPT) for kind, touched in _TOUCHES.items()
 }
 
 
