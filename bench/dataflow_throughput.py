@@ -144,8 +144,8 @@ def main() -> None:
     )
     print(f"|{'-' * 14}|{'-' * 12}:|{'-' * 15}:|{'-' * 15}:|")
     for name, rate in rates.items():
-        print(f"| {name:<12} | {rate:>10,.0f} | {rate / rates['passthrough']:>14.2f} | "
-              f"{rate / rates['keyed no-op']:>14.2f} |")  # fmt: skip
+        print(f"| {name:<12} | {rate:>10,.0f} | {rate / rates['passthrough']:>14.3f} | "
+              f"{rate / rates['keyed no-op']:>14.3f} |")  # fmt: skip
 
 
 if __name__ == "__main__":
