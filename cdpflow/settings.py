@@ -45,6 +45,7 @@ class Settings:
     snapshot_interval_s: float = 10.0
     profile_flush_ms: int = 1000
     timer_grace_ms: int = 10_000
+    freeze_idle_ms: int = 300_000
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     limits: EventLimits = field(default_factory=EventLimits)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
@@ -109,6 +110,7 @@ class Settings:
             snapshot_interval_s=r.seconds("CDPFLOW_SNAPSHOT_INTERVAL_S", d.snapshot_interval_s),
             profile_flush_ms=r.non_negative("CDPFLOW_PROFILE_FLUSH_MS", d.profile_flush_ms),
             timer_grace_ms=r.non_negative("CDPFLOW_TIMER_GRACE_MS", d.timer_grace_ms),
+            freeze_idle_ms=r.non_negative("CDPFLOW_FREEZE_IDLE_MS", d.freeze_idle_ms),
             profile=profile,
             limits=limits,
             identity=identity,

@@ -66,6 +66,7 @@ def build_flow(
         settings.timer_grace_ms,
         end_at_stream_time,
         resend,
+        settings.freeze_idle_ms,
     )
     if keep_trigger is not None:
         policy = keep_trigger
