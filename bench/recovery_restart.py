@@ -41,6 +41,12 @@ def _run(msgs: list, recovery: Path) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument(
+        "--recovery-partitions",
+        type=int,
+        default=Settings().recovery_partitions,
+        help="recovery store partitions (CDPFLOW_RECOVERY_PARTITIONS; default %(default)s)",
+    )
     args = ap.parse_args()
     n = args.customers
     # One event per customer, so every customer is a key in state; event times end about
@@ -52,7 +58,7 @@ def main() -> None:
         full, empty = root / "full", root / "empty"
         for d in (full, empty):
             d.mkdir()
-            init_db_dir(d, 4)
+            init_db_dir(d, args.recovery_partitions)
         fill_s, _ = _run(msgs, full)
         _run(msgs[:0], empty)
         size = sum(f.stat().st_size for f in full.glob("*")) / 2**20
@@ -61,7 +67,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"{n:,} customers in state; first run {fill_s:.1f} s ({n / fill_s:,.0f} events/s), "
-          f"recovery store {size:,.0f} MiB")  # fmt: skip
+          f"recovery store {size:,.0f} MiB in {args.recovery_partitions} partitions")  # fmt: skip
     print("| restart | seconds | vs empty state |")
     print("|---|---:|---:|")
     print(f"| {n:,} customers in state | {restart_s:.1f} | {restart_s / baseline_s:.0f}x |")

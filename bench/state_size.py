@@ -11,7 +11,9 @@ with the real ``state.apply``. Printed, against baselines measured in the same r
 - resident memory growth per 100k customers in this process, against the same number
   of empty dicts;
 - restore: ``from_snapshot(pickle.loads(...))`` per customer, against ``pickle.loads``
-  alone — the pure part of a restart with that many customers in state.
+  alone — the pure part of a restart with that many customers in state;
+- memory of an idle customer frozen back into its snapshot (the dataflow does this after
+  ``CDPFLOW_FREEZE_IDLE_MS``), against the same customer live.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pickle
 import random
 import statistics
 import time
+import tracemalloc
 from typing import Any
 
 from state import CustomerState, Event, ProfileConfig, apply, from_snapshot, to_snapshot
@@ -57,6 +60,31 @@ def typical_month(cid: str, rng: random.Random) -> list[Event]:
         else:
             add("page_viewed", t, {"path": "/", "session_id": f"s{t // HOUR_MS}"})
     return sorted(events, key=lambda e: e.event_time)
+
+
+def live_and_frozen_kb(n: int, cfg: ProfileConfig) -> tuple[float, float]:
+    """Python memory (tracemalloc) per customer while live (state and rules cache) and when
+    frozen back into its snapshot tuple, as the dataflow keeps idle customers."""
+    rng = random.Random(5)
+    months = [typical_month(f"m-{i}", rng) for i in range(n)]
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    states = []
+    for i, events in enumerate(months):
+        st = CustomerState(f"m-{i}")
+        for ev in events:
+            apply(st, ev, cfg)
+        states.append(st)
+    gc.collect()
+    live = tracemalloc.get_traced_memory()[0] - base
+    snaps = [to_snapshot(st) for st in states]
+    del states
+    gc.collect()
+    frozen = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    del snaps
+    return live / n / 1024, frozen / n / 1024
 
 
 def rss_kb() -> int:
@@ -124,6 +152,10 @@ def main() -> None:
     print(f"| restore per customer | {restore_us:,.1f} µs "
           f"| {loads_us:,.1f} µs (pickle.loads alone) | {restore_s / loads_s:.1f} |")  # fmt: skip
     print(f"| restore 1M customers (extrapolated) | {restore_us:,.0f} s | {loads_us:,.0f} s | |")
+    live_kb, frozen_kb = live_and_frozen_kb(min(n, 2_000), cfg)
+    ratio = frozen_kb / live_kb
+    print(f"| memory of an idle customer, frozen (tracemalloc) | {frozen_kb:,.1f} KB "
+          f"| {live_kb:,.1f} KB live (state, rules cache) | {ratio:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":
