@@ -34,6 +34,7 @@ from bytewax.testing import TestingSource, run_main
 
 from bench.workload import encoded_events
 from cdpflow.codec import default_codec
+from cdpflow.runtime import tune_gc
 from cdpflow.settings import Settings
 from flows.clock import system_clock_ms
 from flows.dataflow import build_flow
@@ -129,15 +130,20 @@ def main() -> None:
     p.add_argument("--end-at", choices=["stream", "wall"], default="stream",
                    help="where cdpflow's bounded input ends: the newest event time (a replay) "
                    "or the wall clock (every moment up to today happens)")  # fmt: skip
+    p.add_argument("--gc", choices=["tuned", "default"], default="tuned",
+                   help="the garbage collector as cdpflow run sets it (cdpflow.runtime.tune_gc) "
+                   "or Python's defaults")  # fmt: skip
     args = p.parse_args()
     msgs = encoded_events(default_codec(), args.events, args.customers)
+    if args.gc == "tuned":
+        tune_gc()
     cases = dict(CASES)
     if args.end_at == "wall":
         cases["cdpflow"] = cdpflow_to_wall_clock
     rates = {name: statistics.median(measure(build, msgs) for _ in range(args.repeat))
              for name, build in cases.items()}  # fmt: skip
     print(f"{args.events:,} events, {args.customers:,} Zipf customers, median of {args.repeat}, "
-          f"ends at {args.end_at} time; Python {platform.python_version()}, "
+          f"ends at {args.end_at} time, gc {args.gc}; Python {platform.python_version()}, "
           f"{platform.machine()}")  # fmt: skip
     print(
         f"| {'dataflow':<12} | {'events/s':>10} | {'vs passthrough':>14} | {'vs keyed no-op':>14} |"

@@ -202,6 +202,7 @@ def _time(value: str | None, flag: str) -> int | None:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from cdpflow.replay import ReplayOptions, replay
+    from cdpflow.runtime import tune_gc
     from state.rules.expressions import parse_duration
 
     if args.workers_per_process < 1:
@@ -217,6 +218,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         diff=args.diff,
         workers=args.workers_per_process,
     )
+    tune_gc()
     return replay(settings, opts, sys.stdout)
 
 
@@ -271,6 +273,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bytewax._bytewax import cli_main
     from bytewax.recovery import RecoveryConfig
 
+    from cdpflow.runtime import tune_gc
     from cdpflow.topics import admin
     from flows.dataflow import build_flow
     from flows.kafka_io import kafka_sink, kafka_source
@@ -294,6 +297,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         kafka_source(settings, until_end=args.until_end), kafka_sink(settings), settings
     )
     addresses = args.addresses.split(";") if args.addresses else None
+    tune_gc()
     cli_main(
         flow,
         workers_per_process=args.workers_per_process,

@@ -8,12 +8,12 @@ and exit status 2, like every ``cdpflow`` command.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
 from cdpflow.errors import ConfigError
+from cdpflow.runtime import tune_gc
 from collector.settings import CollectorSettings
 
 __all__ = ["main"]
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(args.log_level)
     app = create_app(settings)
-    _tune_gc()
+    tune_gc()
     uvicorn.run(
         app,
         host=settings.host,
@@ -69,20 +69,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=15,
     )
     return 0
-
-
-def _tune_gc() -> None:
-    """Keep Python's cycle collector off the request path.
-
-    A batch request holds thousands of new containers (dicts and lists of its events) at
-    once; with the default threshold (700) each request set off several young collections
-    and, every few hundred requests, a full one over every module's objects: 18 % of the
-    collector's CPU in the throughput benchmark. Startup objects are frozen (never
-    scanned again) and the young generation allowed 50,000 objects; the collector makes
-    few reference cycles, so memory stays flat.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 if __name__ == "__main__":
