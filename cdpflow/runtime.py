@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 
 __all__ = ["tune_gc"]
 
@@ -17,7 +18,10 @@ def tune_gc() -> None:
     the dataflow's time per event, were spent there. Objects alive at start-up are frozen
     (never scanned again) and the young generation is allowed 50,000 objects; cdpflow
     makes few reference cycles, so memory stays flat (cycles are still collected).
-    Call once, after imports and before the work starts.
+    Call once, after imports and before the work starts. ``CDPFLOW_GC_TUNING=0`` keeps
+    Python's defaults.
     """
+    if os.environ.get("CDPFLOW_GC_TUNING", "1").strip() == "0":
+        return
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)

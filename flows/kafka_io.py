@@ -68,6 +68,16 @@ class _OffsetGuard(StatefulSourcePartition[Any, int | None]):
 
 
 class _GuardedKafkaSource(KafkaSource):
+    def list_parts(self) -> list[str]:
+        # Bytewax lists partitions with an AdminClient built from the same extra settings;
+        # librdkafka warns about a consumer-only one there, so it is left out for that.
+        consumer_only = self._add_config
+        self._add_config = {k: v for k, v in consumer_only.items() if k != "auto.offset.reset"}
+        try:
+            return super().list_parts()
+        finally:
+            self._add_config = consumer_only
+
     def build_part(  # type: ignore[override]
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _OffsetGuard:
