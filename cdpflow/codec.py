@@ -28,6 +28,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
+from cdpflow.avro_writer import AvroWriter, compile_writer
 from cdpflow.errors import CorruptRecordError, UnknownSchemaError
 
 __all__ = [
@@ -117,6 +118,7 @@ class AvroCodec:
         self._current: dict[str, Any] = {}
         self._prefix: dict[str, bytes] = {}
         self._writers: dict[bytes, _Writer] = {}
+        self._compiled: dict[str, AvroWriter] = {}
         for path in sorted(self._dir.glob("cdp.*.avsc")):
             parsed = load_schema(str(path))
             if not isinstance(parsed, dict) or parsed.get("type") != "record":
@@ -161,13 +163,16 @@ class AvroCodec:
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         """Frame ``record`` with the current ``name`` schema.
 
-        Raises ``KeyError`` for an unknown name and fastavro's ``ValueError``/``TypeError``
-        for a record that does not fit the schema (validate at the edge first).
+        Raises ``KeyError`` for an unknown name and
+        :class:`~cdpflow.avro_writer.SchemaMismatch` (a ``ValueError`` naming the field) for a
+        record that does not fit the schema.
         """
-        buf = io.BytesIO()
-        buf.write(self._prefix[name])
-        schemaless_writer(buf, self._current[name], record)
-        return buf.getvalue()
+        writer = self._compiled.get(name)
+        if writer is None:
+            # Checked and written in one pass by code generated once per schema
+            # (:mod:`cdpflow.avro_writer`): the same bytes as fastavro, several times faster.
+            writer = self._compiled[name] = compile_writer(self._current[name], self._prefix[name])
+        return writer(record)
 
     def encode_with(self, schema: Any, record: dict[str, Any]) -> bytes:
         """Frame ``record`` with an explicit (e.g. older) parsed schema; for tests and tools."""

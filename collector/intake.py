@@ -3,7 +3,7 @@
 Every event becomes a ``cdp.Event`` record (Segment calls by
 :func:`collector.segment.segment_to_record`, cdpflow JSON events by
 :func:`cdpflow.json_events.normalize_json`) and is checked against the schema while it is
-encoded (:mod:`collector.avro_writer`); its key is the customer id, else the anonymous id.
+encoded (:mod:`cdpflow.avro_writer`); its key is the customer id, else the anonymous id.
 In a batch, an event that fails becomes a ``cdp.DeadLetter`` on the dead-letter topic
 (reason, message naming the field, the item's JSON bytes, key, ``source_topic`` =
 ``http:<path>``) and is reported by its index; its siblings go on.
@@ -17,11 +17,11 @@ from typing import Any
 
 import orjson
 
+from cdpflow.avro_writer import SchemaMismatch, compile_writer
 from cdpflow.codec import MARKER, AvroCodec
 from cdpflow.errors import EventValidationError
 from cdpflow.json_events import normalize_json
 from cdpflow.settings import Topics
-from collector.avro_writer import SchemaMismatch, compile_writer
 from collector.producer import OutMessage
 from flows.dead_letters import DeadLetter, Origin
 

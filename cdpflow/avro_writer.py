@@ -1,6 +1,6 @@
 """A validating Avro writer generated once from a parsed schema: check and encode in one pass.
 
-The collector used to run fastavro's ``validate`` and then its ``schemaless_writer`` on
+The collector first ran fastavro's ``validate`` and then its ``schemaless_writer`` on
 every event. Both walk the schema per datum, and the writer picks each union branch by
 validating the datum against every branch: about 150 µs per ``cdp.Event`` together, most
 of the collector's time. :func:`compile_writer` writes, once, the Python source of one
@@ -34,7 +34,7 @@ b'\\x02a\\x02\\x02'
 >>> write({"id": "a", "n": "x"})
 Traceback (most recent call last):
 ...
-collector.avro_writer.SchemaMismatch: cdp.T.n
+cdpflow.avro_writer.SchemaMismatch: cdp.T.n
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from fastavro.validation import validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cdpflow.avro_writer import SchemaMismatch, compile_writer
 from cdpflow.codec import default_codec
-from collector.avro_writer import SchemaMismatch, compile_writer
 
 CODEC = default_codec()
 RECORDS = CODEC.names
