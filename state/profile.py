@@ -256,6 +256,7 @@ def erase(st: CustomerState, at: int) -> list[Output]:
 def reevaluate(st: CustomerState, cfg: ProfileConfig, cause: str) -> list[Output]:
     """Evaluate every rule afresh at the state's time, trusting nothing cached: for a
     state changed wholesale (a merge of two customers, :mod:`state.alias`)."""
+    st.derived.memo = None
     return _evaluate(st, cfg, as_of(st), cause)
 
 
