@@ -36,14 +36,7 @@ def test_http_erasure_tombstones_the_topic_and_empties_the_store(
     store_dir, port = tmp_path / "store", free_port()
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/v1/profiles/{ERASED}"
-    proc = serve(
-        kafka_settings,
-        store_dir,
-        port,
-        log_level="info",
-        CDPFLOW_API_TOKENS=READ,
-        CDPFLOW_API_ADMIN_TOKENS=ADMIN,
-    )
+    proc = serve(kafka_settings, store_dir, port, "info", **TOKENS)
     try:
         wait_ready(base, proc)
         assert httpx.get(url, headers={"Authorization": f"Bearer {READ}"}).status_code == 200
@@ -77,14 +70,7 @@ def test_http_erasure_tombstones_the_topic_and_empties_the_store(
     assert any(m.key() == b"ann" for _, _, m in profiles)  # others untouched
 
     # The API, restarted, catches up with the topic (tombstone included) before it is ready.
-    proc = serve(
-        kafka_settings,
-        store_dir,
-        port,
-        log_level="info",
-        CDPFLOW_API_TOKENS=READ,
-        CDPFLOW_API_ADMIN_TOKENS=ADMIN,
-    )
+    proc = serve(kafka_settings, store_dir, port, "info", **TOKENS)
     try:
         wait_ready(base, proc)
         ann = httpx.get(f"{base}/v1/profiles/ann", headers={"Authorization": f"Bearer {READ}"})
