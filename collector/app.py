@@ -106,6 +106,7 @@ def create_app(
     ]
     middleware = [
         Middleware(RequestMetrics, metrics=metrics),
+        Middleware(HeaderLimit, max_bytes=MAX_HEADER_BYTES),
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
@@ -149,6 +150,36 @@ async def collector_error(request: Request, exc: Exception) -> Response:
         status_code=exc.status,
         headers=headers,
     )
+
+
+MAX_HEADER_BYTES = 16 * 1024
+"""Request headers, names and values together, the collector reads at most (431 beyond).
+The HTTP parser itself accepts more (uvicorn with httptools has no limit): a reverse proxy
+in front should cap what reaches the process; this keeps the app from working on it."""
+
+
+class HeaderLimit:
+    """``431`` for a request whose headers exceed ``max_bytes``, before any handler runs."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(k) + len(v) for k, v in scope["headers"])
+            if size > self.max_bytes:
+                response = JSONResponse(
+                    {
+                        "success": False,
+                        "reason": "headers_too_large",
+                        "error": f"request headers exceed {self.max_bytes} bytes",
+                    },
+                    status_code=431,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class RequestMetrics:

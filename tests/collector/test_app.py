@@ -517,3 +517,12 @@ def test_oversized_items_are_found_exactly_with_few_serializations(
     body_bytes = len(orjson.dumps({"batch": items}))
     expected = {id(i) for i in items if len(orjson.dumps(i)) > limit}
     assert _oversized(items, limit, body_bytes) == expected
+
+
+def test_oversized_request_headers_get_431_before_any_handler(client: TestClient) -> None:
+    big = {"X-Padding": "a" * (17 * 1024)}
+    r = client.post("/v1/track", content=b"{}", headers={**basic(), **big})
+    assert r.status_code == 431
+    assert r.json()["reason"] == "headers_too_large"
+    ok = client.get("/healthz", headers={"X-Padding": "a" * 4096})
+    assert ok.status_code == 200
