@@ -33,7 +33,7 @@ def test_defaults_from_an_empty_environment() -> None:
     assert s.topics.dead_letters == "cdp.events.dlq"
     assert s.start_from == "earliest"
     assert s.partitions == 4
-    assert s.recovery_partitions == 4
+    assert s.recovery_partitions == 32
     assert s.recovery_dir == Path("var/recovery")
     assert s.snapshot_interval_s == 10.0
     assert s.profile.allowed_lateness_ms == HOUR_MS
