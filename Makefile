@@ -23,6 +23,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	VENV=$(VENV) bash scripts/test-all.sh
 
+## The performance benchmark: one table against the ceiling and the framework (about an
+## hour with 1M customers in state; needs the local broker: make kafka-start).
+bench: $(STAMP)
+	$(PY) -m bench
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -28,6 +28,7 @@ import asyncio
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -159,6 +160,7 @@ def run_collector(
     batch: int,
     connections: int,
     port: int,
+    profile: str | None = None,
 ) -> dict[str, float]:
     env = {
         **os.environ,
@@ -182,9 +184,13 @@ def run_collector(
         ]
         warm = max(1, len(bodies) // 20)
         asyncio.run(_load(port, bodies[:warm], connections))  # warm-up, not counted
+        spy = _start_profile(proc.pid, profile) if profile else None
         before = _cpu(proc.pid)
         elapsed, latencies, errors = asyncio.run(_load(port, bodies[warm:], connections))
         after = _cpu(proc.pid)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=30)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -204,6 +210,29 @@ def run_collector(
         "loop_cpu_s": after[1] - before[1],
         "loop_wait_s": after[2] - before[2],
     }
+
+
+def _start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the collector during the counted load (collapsed stacks, ``raw``)."""
+    spy = subprocess.Popen(  # noqa: S603 - py-spy beside our interpreter, no shell
+        [
+            os.path.join(os.path.dirname(sys.executable), "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--output",
+            path,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # py-spy attaches
+    return spy
 
 
 def _cpu(pid: int) -> tuple[float, float, float]:
@@ -270,6 +299,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--port", type=int, default=18080)
+    p.add_argument(
+        "--profile", metavar="PATH", help="py-spy the collector during the load (collapsed stacks)"
+    )
     args = p.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     tag = uuid.uuid4().hex[:8]
@@ -282,7 +314,9 @@ def main() -> None:
     try:
         msgs = messages(args.events)
         ceiling = run_ceiling(bootstrap, ceiling_topic, msgs)
-        result = run_collector(bootstrap, topics, msgs, args.batch, args.connections, args.port)
+        result = run_collector(
+            bootstrap, topics, msgs, args.batch, args.connections, args.port, args.profile
+        )
         stored = end_offsets(bootstrap, topics.events)
     finally:
         admin.delete_topics(names)

@@ -1,7 +1,7 @@
 """Kafka -> Kafka on the real local broker, against baselines measured in the same run.
 
     bash docker/kafka-local.sh start
-    .venv/bin/python -m bench.kafka_pipeline [--events 200000] [--customers 50000]
+    .venv/bin/python -m bench.kafka_pipeline [--events 200000] [--customers 50000] [--rate N ...]
 
 Every row reads the same pre-produced, Avro-encoded events topic (4 partitions) to its
 end and writes to fresh output topics:
@@ -11,8 +11,10 @@ end and writes to fresh output topics:
 - cdpflow: the full dataflow in-process, then ``cdpflow run`` with 1 and 2 processes
   (process start-up included, so those two compare with each other), and ``cdpflow
   replay`` (with recovery snapshots, like a live run with recovery) beside them;
-- latency: events produced at a fixed rate with ``event_time`` = now; a trigger's
-  latency is its Kafka timestamp minus the event time of the view that fired it.
+- latency: events produced at fixed rates with ``event_time`` = now; a trigger's
+  latency is its Kafka timestamp minus the event time of the view that fired it, and
+  the framework's (Bytewax's passthrough, tailing) is its output's timestamp minus the
+  event time of the same event.
 """
 
 from __future__ import annotations
@@ -146,38 +148,40 @@ def cdpflow_replay(settings: Settings, n: int) -> float:
         return n / (time.perf_counter() - start)
 
 
-def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
-    """Trigger latency (ms) with the dataflow tailing, events at ``rate``/s."""
-    t = settings.topics
-    env = _env(settings, CDPFLOW_START_FROM="latest")
-    proc = subprocess.Popen([sys.executable, "-m", "cdpflow.cli", "run", "--no-recovery"], env=env)
+def _send_at_rate(bootstrap: str, topic: str, rate: int, seconds: float, who: str = "lat") -> None:
+    """Product views at ``rate``/s with ``event_time`` = now: 500 customers (ids
+    ``<who>-<n>``) each viewing one category, so every 3rd view of one fires a trigger."""
     codec = default_codec()
-    try:
-        time.sleep(6)  # start-up: imports, topic metadata, partition assignment
-        p = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 1})
-        total = rate * seconds
-        start = time.perf_counter()
-        for i in range(total):
-            # 500 customers each viewing one category: every 3rd view fires a trigger.
-            cid = f"lat-{i % 500}"
-            now = time.time_ns() // 1_000_000
-            record = {"event_id": f"lat-{i}", "event_type": "product_viewed", "customer_id": cid,
-                      "event_time": now, "received_at": now, "source": "bench",
-                      "payload": ("cdp.ProductViewed", {"product": {
-                          "product_id": "p", "category": "shoes"}})}  # fmt: skip
-            p.produce(t.events, codec.encode("cdp.Event", record), cid.encode())
-            p.poll(0)
-            ahead = (i + 1) / rate - (time.perf_counter() - start)
-            if ahead > 0:
-                time.sleep(ahead)
-        p.flush(30)
-        time.sleep(3)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": uuid.uuid4().hex,
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    for i in range(total):
+        cid = f"{who}-{i % 500}"
+        now = time.time_ns() // 1_000_000
+        record = {"event_id": f"{cid}-{i}", "event_type": "product_viewed", "customer_id": cid,
+                  "event_time": now, "received_at": now, "source": "bench",
+                  "payload": ("cdp.ProductViewed", {"product": {
+                      "product_id": "p", "category": "shoes"}})}  # fmt: skip
+        while True:
+            try:
+                p.produce(topic, codec.encode("cdp.Event", record), cid.encode())
+                break
+            except BufferError:
+                p.poll(0.01)
+        p.poll(0)
+        ahead = (i + 1) / rate - (time.perf_counter() - start)
+        if ahead > 0:
+            time.sleep(ahead)
+    p.flush(30)
+
+
+def _latencies(bootstrap: str, topic: str, schema: str) -> list[float]:
+    """Kafka timestamp minus ``event_time`` (ms) of every ``schema`` record in ``topic``
+    about a measured customer (not the warm-up's)."""
+    codec = default_codec()
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
                   "enable.partition.eof": True})  # fmt: skip
-    c.assign([TopicPartition(t.triggers, i, OFFSET_BEGINNING) for i in range(PARTITIONS)])
+    c.assign([TopicPartition(topic, i, OFFSET_BEGINNING) for i in range(PARTITIONS)])
     lat, eofs = [], 0
     while eofs < PARTITIONS:
         msg = c.poll(5)
@@ -187,53 +191,145 @@ def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
             eofs += 1
             continue
         name, rec = codec.decode(msg.value())
-        if name == "cdp.Trigger":
+        if name == schema and rec["customer_id"].startswith("lat-"):
             lat.append(msg.timestamp()[1] - to_ms(rec["event_time"]))
     c.close()
-    return lat
+    return sorted(lat)
+
+
+def _tail_while_sending(cmd: list[str], env: dict[str, str], bootstrap: str, topic: str,
+                        out: str, rate: int, seconds: int) -> None:  # fmt: skip
+    """Start ``cmd`` tailing ``topic``; warm it up at ``rate`` until its first record
+    reaches ``out`` (start-up, imports, partition assignment are not latency), then send
+    the measured events."""
+    proc = subprocess.Popen(cmd, env=env)  # noqa: S603
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex})
+    c.assign([TopicPartition(out, i, OFFSET_BEGINNING) for i in range(PARTITIONS)])
+    try:
+        deadline = time.monotonic() + 120
+        while not _has_record(c):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{cmd} produced nothing to {out} while warming up")
+            _send_at_rate(bootstrap, topic, rate, 0.5, who="warm")
+        _send_at_rate(bootstrap, topic, rate, seconds)
+        time.sleep(3)
+    finally:
+        c.close()
+        proc.terminate()
+        proc.wait(30)
+
+
+def _has_record(c: Consumer) -> bool:
+    return any(not m.error() for m in c.consume(100, 0.5))
+
+
+def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
+    """Trigger latency (ms) with ``cdpflow run`` tailing, events at ``rate``/s: a trigger's
+    Kafka timestamp minus the event time of the view that fired it."""
+    t = settings.topics
+    env = _env(settings, CDPFLOW_START_FROM="latest")
+    cmd = [sys.executable, "-m", "cdpflow.cli", "run", "--no-recovery"]
+    _tail_while_sending(cmd, env, settings.bootstrap_servers, t.events, t.profiles, rate, seconds)
+    return _latencies(settings.bootstrap_servers, t.triggers, "cdp.Trigger")
+
+
+def framework_latency(settings: Settings, rate: int, seconds: int) -> list[float]:
+    """The same load through Bytewax's Kafka -> Kafka passthrough (no work), tailing: what
+    the framework's polling and flushing alone cost an event."""
+    t = settings.topics
+    cmd = [sys.executable, "-m", "bench.kafka_pipeline", "--passthrough", t.events, t.triggers]
+    _tail_while_sending(cmd, dict(os.environ), settings.bootstrap_servers, t.events, t.triggers,
+                        rate, seconds)  # fmt: skip
+    return _latencies(settings.bootstrap_servers, t.triggers, "cdp.Event")
+
+
+def passthrough(bootstrap: str, src: str, dst: str) -> None:
+    """Run the framework row's dataflow, tailing ``src`` (for ``framework_latency``)."""
+    flow = Dataflow("bench_passthrough")
+    msgs = op.input("in", flow, KafkaSource([bootstrap], [src], tail=True, batch_size=1000))
+    out = op.map("pass", msgs, lambda m: KafkaSinkMessage(m.key, m.value))
+    op.output("out", out, KafkaSink([bootstrap], dst))
+    run_main(flow)
+
+
+def quantiles(lat: list[float]) -> tuple[float, float, float] | None:
+    """p50, p95, p99 of ``lat`` (None when empty)."""
+    if not lat:
+        return None
+    q = statistics.quantiles(lat, n=100)
+    return q[49], q[94], q[98]
+
+
+def measure(bootstrap: str, events: int, customers: int, rates: list[int],
+            seconds: int = 10) -> dict[str, Any]:  # fmt: skip
+    """Every row of the table, and trigger latency at each of ``rates`` for cdpflow and
+    the framework: ``{"rows": {name: events/s}, "latency": {rate: {"cdpflow": q, ...}}}``."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    base = Settings(bootstrap_servers=bootstrap, profile_flush_ms=1000)
+    src = _topics(admin, "src")
+    _produce(bootstrap, src.events, encoded_events(default_codec(), events, customers))
+
+    def fresh(name: str) -> Settings:
+        return replace(base, topics=replace(_topics(admin, name), events=src.events))
+
+    rows: dict[str, float] = {}
+    try:
+        rows[CEILING] = ceiling(bootstrap, src.events, fresh("c").topics.triggers, events)
+        rows[FRAMEWORK] = framework(fresh("f"), events)
+        rows["cdpflow, in-process"] = cdpflow_inprocess(fresh("i"), events)
+        rows[RUN_1] = cdpflow_cli(fresh("p1"), events, 1)
+        rows[RUN_2] = cdpflow_cli(fresh("p2"), events, 2)
+        rows["cdpflow replay, 1 process"] = cdpflow_replay(fresh("r"), events)
+        lat: dict[int, dict[str, Any]] = {}
+        for rate in rates:
+            lat[rate] = {
+                "framework": quantiles(
+                    framework_latency(replace(base, topics=_topics(admin, "fl")), rate, seconds)
+                ),
+                "cdpflow": quantiles(
+                    latency(replace(base, topics=_topics(admin, "lat")), rate, seconds)
+                ),
+            }
+    finally:
+        bench_topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith("bench-")]
+        if bench_topics:
+            admin.delete_topics(bench_topics)
+    return {"rows": rows, "latency": lat}
+
+
+CEILING = "ceiling (confluent-kafka loop)"
+FRAMEWORK = "framework (Bytewax, no work)"
+RUN_1 = "cdpflow run, 1 process"
+RUN_2 = "cdpflow run, 2 processes"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--customers", type=int, default=50_000)
-    ap.add_argument("--rate", type=int, default=2_000, help="latency run: events per second")
+    ap.add_argument(
+        "--rate", type=int, action="append", help="latency: events/s (repeatable; 1000, 5000)"
+    )
+    ap.add_argument("--passthrough", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    base = Settings(bootstrap_servers=bootstrap, profile_flush_ms=1000)
-    src = _topics(admin, "src")
-    _produce(bootstrap, src.events, encoded_events(default_codec(), args.events, args.customers))
-
-    def fresh(name: str) -> Settings:
-        return replace(base, topics=replace(_topics(admin, name), events=src.events))
-
-    rows: dict[str, float] = {}
-    rows["ceiling (confluent-kafka loop)"] = ceiling(
-        bootstrap, src.events, fresh("c").topics.triggers, args.events
-    )
-    rows["framework (Bytewax, no work)"] = framework(fresh("f"), args.events)
-    rows["cdpflow, in-process"] = cdpflow_inprocess(fresh("i"), args.events)
-    rows["cdpflow run, 1 process"] = cdpflow_cli(fresh("p1"), args.events, 1)
-    rows["cdpflow run, 2 processes"] = cdpflow_cli(fresh("p2"), args.events, 2)
-    rows["cdpflow replay, 1 process"] = cdpflow_replay(fresh("r"), args.events)
-    lat_settings = replace(base, topics=_topics(admin, "lat"))
-    lat = sorted(latency(lat_settings, args.rate, 10))
-
-    a, b = rows["ceiling (confluent-kafka loop)"], rows["framework (Bytewax, no work)"]
+    if args.passthrough:
+        passthrough(bootstrap, *args.passthrough)
+        return
+    r = measure(bootstrap, args.events, args.customers, args.rate or [1_000, 5_000])
+    rows = r["rows"]
+    a, b = rows[CEILING], rows[FRAMEWORK]
     print(f"\n{args.events:,} events, {args.customers:,} Zipf customers, {PARTITIONS} partitions, "
           f"{os.cpu_count()} cores")  # fmt: skip
     print(f"| {'run':<30} | {'events/s':>9} | {'vs ceiling':>10} | {'vs framework':>12} |")
     print(f"|{'-' * 32}|{'-' * 10}:|{'-' * 11}:|{'-' * 13}:|")
     for name, rate in rows.items():
         print(f"| {name:<30} | {rate:>9,.0f} | {rate / a:>10.2f} | {rate / b:>12.2f} |")
-    if lat:
-        q = statistics.quantiles(lat, n=100)
-        print(f"\nTrigger latency at {args.rate:,} events/s ({len(lat)} triggers): "
-              f"p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms, p99 {q[98]:.0f} ms")  # fmt: skip
-    else:
-        print("\nTrigger latency: no triggers arrived")
-    admin.delete_topics([t for t in admin.list_topics(timeout=10).topics if t.startswith("bench-")])
+    for rate, lat in r["latency"].items():
+        for who, q in lat.items():
+            text = "no records arrived" if q is None else (
+                f"p50 {q[0]:.0f} ms, p95 {q[1]:.0f} ms, p99 {q[2]:.0f} ms")  # fmt: skip
+            print(f"Latency at {rate:,} events/s, {who}: {text}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import pickle
 import random
 import statistics
@@ -92,11 +93,7 @@ def rss_kb() -> int:
         return int(f.read().split()[1]) * 4  # resident pages of 4 KiB
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--customers", type=int, default=100_000)
-    args = ap.parse_args()
-    n = args.customers
+def measure(n: int) -> dict[str, float]:
     rng = random.Random(3)
     cfg = ProfileConfig()
 
@@ -135,27 +132,53 @@ def main() -> None:
     for b in blobs:
         from_snapshot(pickle.loads(b))  # noqa: S301
     restore_s = time.perf_counter() - t
+    live_kb, frozen_kb = live_and_frozen_kb(min(n, 2_000), cfg)
+    return {
+        "customers": n,
+        "events": events,
+        "fold_s": fold_s,
+        "snapshot_bytes_mean": statistics.mean(sizes),
+        "snapshot_bytes_p95": sizes[int(0.95 * (n - 1))],
+        "event_ids_bytes": ids_only,
+        "rss_mib_per_100k": state_kb / 1024 * 100_000 / n,
+        "empty_dicts_mib_per_100k": empty_kb / 1024 * 100_000 / n,
+        "restore_us": restore_s / n * 1e6,
+        "loads_us": loads_s / n * 1e6,
+        "live_kb": live_kb,
+        "frozen_kb": frozen_kb,
+    }
 
-    per100k = 100_000 / n
-    mean = statistics.mean(sizes)
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--customers", type=int, default=100_000)
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    args = ap.parse_args()
+    n = args.customers
+    r = measure(n)
+    if args.json:
+        print(json.dumps(r))
+        return
+    events, fold_s = r["events"], r["fold_s"]
     print(f"{n:,} customers x 60 events over 30 days ({events:,} events folded in "
           f"{fold_s:.1f} s, {events / fold_s:,.0f} events/s in state.apply alone)")  # fmt: skip
     print("| measure | cdpflow | baseline | ratio |")
     print("|---|---:|---:|---:|")
-    p95 = sizes[int(0.95 * n)]
+    mean, p95, ids_only = r["snapshot_bytes_mean"], r["snapshot_bytes_p95"], r["event_ids_bytes"]
     print(f"| snapshot bytes per customer, mean (p95) | {mean:,.0f} ({p95:,}) "
           f"| {ids_only:,.0f} (event ids alone) | {mean / ids_only:.1f} |")  # fmt: skip
-    print(f"| RSS growth per 100k customers | {state_kb * per100k / 1024:,.0f} MiB "
-          f"| {empty_kb * per100k / 1024:,.1f} MiB (empty dicts) "
-          f"| {state_kb / max(empty_kb, 1):.0f} |")  # fmt: skip
-    restore_us, loads_us = restore_s / n * 1e6, loads_s / n * 1e6
+    state_mib, empty_mib = r["rss_mib_per_100k"], r["empty_dicts_mib_per_100k"]
+    print(f"| RSS growth per 100k customers | {state_mib:,.0f} MiB "
+          f"| {empty_mib:,.1f} MiB (empty dicts) "
+          f"| {state_mib / max(empty_mib, 0.01):.0f} |")  # fmt: skip
+    restore_us, loads_us = r["restore_us"], r["loads_us"]
     print(f"| restore per customer | {restore_us:,.1f} µs "
-          f"| {loads_us:,.1f} µs (pickle.loads alone) | {restore_s / loads_s:.1f} |")  # fmt: skip
+          f"| {loads_us:,.1f} µs (pickle.loads alone) | {restore_us / loads_us:.1f} |")  # fmt: skip
     print(f"| restore 1M customers (extrapolated) | {restore_us:,.0f} s | {loads_us:,.0f} s | |")
-    live_kb, frozen_kb = live_and_frozen_kb(min(n, 2_000), cfg)
-    ratio = frozen_kb / live_kb
+    live_kb, frozen_kb = r["live_kb"], r["frozen_kb"]
     print(f"| memory of an idle customer, frozen (tracemalloc) | {frozen_kb:,.1f} KB "
-          f"| {live_kb:,.1f} KB live (state, rules cache) | {ratio:.2f} |")  # fmt: skip
+          f"| {live_kb:,.1f} KB live (state, rules cache) "
+          f"| {frozen_kb / live_kb:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

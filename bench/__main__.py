@@ -1,0 +1,5 @@
+"""``python -m bench``: the whole performance benchmark (:mod:`bench.suite`)."""
+
+from bench.suite import main
+
+main()
