@@ -1,11 +1,13 @@
 """Collector throughput on loopback, beside a raw producer loop as the ceiling, in one run.
 
     python -m bench.collector_throughput [--events N] [--batch 100] [--connections 8]
+                                         [--workers 1] [--profile PATH]
 
 Needs a broker at ``KAFKA_BOOTSTRAP_SERVERS`` (``bash docker/kafka-local.sh start``); it
 creates uuid-named topics and deletes them afterwards.
 
-- **collector**: ``python -m collector.main`` in its own process (one uvicorn worker);
+- **collector**: ``python -m collector.main --workers W`` (default one process; with
+  ``W`` > 1, ``W`` forked processes on one port, each with its own producer);
   ``--connections`` keep-alive HTTP/1.1 connections post ``/v1/batch`` bodies of
   ``--batch`` Segment ``track`` calls, pre-serialized. A request counts when its 200 came
   back, i.e. after Kafka acknowledged all its events. Latency is per request.
@@ -160,6 +162,7 @@ def run_collector(
     batch: int,
     connections: int,
     port: int,
+    workers: int = 1,
     profile: str | None = None,
 ) -> dict[str, float]:
     env = {
@@ -172,10 +175,10 @@ def run_collector(
         # but far above what one process takes.
         "CDPFLOW_COLLECTOR_RATE_LIMIT": "10000000",
     }
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-        [sys.executable, "-m", "collector.main", "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )
+    command = [sys.executable, "-m", "collector.main", "--port", str(port)]
+    command += ["--log-level", "warning", "--workers", str(workers)]
+    # Our own interpreter and module, no shell.
+    proc = subprocess.Popen(command, env=env)  # noqa: S603
     try:
         _wait_healthy(port, proc)
         bodies = [
@@ -185,9 +188,10 @@ def run_collector(
         warm = max(1, len(bodies) // 20)
         asyncio.run(_load(port, bodies[:warm], connections))  # warm-up, not counted
         spy = _start_profile(proc.pid, profile) if profile else None
-        before = _cpu(proc.pid)
+        pids = _processes(proc.pid)
+        before = _cpu(pids)
         elapsed, latencies, errors = asyncio.run(_load(port, bodies[warm:], connections))
-        after = _cpu(proc.pid)
+        after = _cpu(pids)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=30)
@@ -235,17 +239,30 @@ def _start_profile(pid: int, path: str) -> subprocess.Popen[bytes]:
     return spy
 
 
-def _cpu(pid: int) -> tuple[float, float, float]:
-    """The process's CPU seconds (all threads), and its main (event loop) thread's seconds
-    on a CPU and runnable but waiting for one (``/proc``; zeros elsewhere)."""
+def _processes(pid: int) -> list[int]:
+    """The collector's process and its workers (``/proc``; the process alone elsewhere)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
-            on_cpu, waiting = (int(x) / 1e9 for x in f.read().split()[:2])
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [pid, *(int(c) for c in f.read().split())]
     except OSError:
-        return 0.0, 0.0, 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), on_cpu, waiting
+        return [pid]
+
+
+def _cpu(pids: list[int]) -> tuple[float, float, float]:
+    """The processes' CPU seconds (all threads), and their main (event loop) threads'
+    seconds on a CPU and runnable but waiting for one (``/proc``; zeros elsewhere)."""
+    total = on_cpu = waiting = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+                run, wait = (int(x) / 1e9 for x in f.read().split()[:2])
+        except OSError:
+            return 0.0, 0.0, 0.0
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        on_cpu, waiting = on_cpu + run, waiting + wait
+    return total, on_cpu, waiting
 
 
 def run_ceiling(bootstrap: str, topic: str, msgs: list[dict[str, Any]]) -> float:
@@ -299,6 +316,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--port", type=int, default=18080)
+    p.add_argument("--workers", type=int, default=1, help="collector processes on the port")
     p.add_argument(
         "--profile", metavar="PATH", help="py-spy the collector during the load (collapsed stacks)"
     )
@@ -315,13 +333,21 @@ def main() -> None:
         msgs = messages(args.events)
         ceiling = run_ceiling(bootstrap, ceiling_topic, msgs)
         result = run_collector(
-            bootstrap, topics, msgs, args.batch, args.connections, args.port, args.profile
+            bootstrap,
+            topics,
+            msgs,
+            args.batch,
+            args.connections,
+            args.port,
+            args.workers,
+            args.profile,
         )
         stored = end_offsets(bootstrap, topics.events)
     finally:
         admin.delete_topics(names)
     print(
-        f"{args.events:,} events, batches of {args.batch}, {args.connections} connections; "
+        f"{args.events:,} events, batches of {args.batch}, {args.connections} connections, "
+        f"{args.workers} collector process{'es' if args.workers > 1 else ''}; "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print("| run | events/s | p50 ms/request | p99 ms/request |")
@@ -336,9 +362,10 @@ def main() -> None:
         f"of {len(msgs):,} answered 200"
     )
     if result["loop_cpu_s"]:
+        loops = "its event loop" if args.workers == 1 else f"its {args.workers} event loops"
         print(
-            f"collector process: {result['cpu_us']:.0f} µs of CPU per event (all threads); "
-            f"its event loop ran {result['loop_cpu_s']:.2f} s and waited "
+            f"collector: {result['cpu_us']:.0f} µs of CPU per event (all threads); "
+            f"{loops} ran {result['loop_cpu_s']:.2f} s and waited "
             f"{result['loop_wait_s']:.2f} s for a CPU in {result['elapsed']:.2f} s"
         )
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
@@ -126,13 +128,38 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
     return {**os.environ, **settings.topics_env(), **extra}
 
 
+BROKER_PID = Path(__file__).resolve().parent.parent / "docker" / ".kafka" / "kafka.pid"
+
+
+def _broker_cpu_s() -> float | None:
+    """CPU seconds the local broker (``docker/kafka-local.sh``) has used, if it runs here."""
+    try:
+        pid = BROKER_PID.read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def cdpflow_cli(settings: Settings, n: int, processes: int) -> float:
+    """``cdpflow run --until-end`` with ``processes`` processes; also records, in ``CPU``,
+    the CPU seconds its processes and the broker used per wall second."""
     env = _env(settings)
     cmd = [sys.executable, "-m", "cdpflow.cli", "run", "--until-end", "--no-recovery",
            "--processes", str(processes)]  # fmt: skip
+    children, broker = resource.getrusage(resource.RUSAGE_CHILDREN), _broker_cpu_s()
     start = time.perf_counter()
     subprocess.run(cmd, env=env, check=True)  # noqa: S603
-    return n / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    after, broker_after = resource.getrusage(resource.RUSAGE_CHILDREN), _broker_cpu_s()
+    used = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    CPU[processes] = (used / wall, None if broker is None or broker_after is None
+                      else (broker_after - broker) / wall)  # fmt: skip
+    return n / wall
+
+
+# processes -> (cores used by cdpflow run, cores used by the broker), over the run's wall time
+CPU: dict[int, tuple[float, float | None]] = {}
 
 
 def cdpflow_replay(settings: Settings, n: int) -> float:
@@ -294,7 +321,7 @@ def measure(bootstrap: str, events: int, customers: int, rates: list[int],
         bench_topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith("bench-")]
         if bench_topics:
             admin.delete_topics(bench_topics)
-    return {"rows": rows, "latency": lat}
+    return {"rows": rows, "latency": lat, "cpu": dict(CPU)}
 
 
 CEILING = "ceiling (confluent-kafka loop)"
@@ -325,6 +352,8 @@ def main() -> None:
     print(f"|{'-' * 32}|{'-' * 10}:|{'-' * 11}:|{'-' * 13}:|")
     for name, rate in rows.items():
         print(f"| {name:<30} | {rate:>9,.0f} | {rate / a:>10.2f} | {rate / b:>12.2f} |")
+    for procs, (mine, broker) in r["cpu"].items():
+        print(f"cdpflow run, {procs} process(es): {mine:.2f} cores busy, broker {broker or 0:.2f}")
     for rate, lat in r["latency"].items():
         for who, q in lat.items():
             text = "no records arrived" if q is None else (

@@ -103,6 +103,10 @@ def main() -> None:
         row("events/s, `cdpflow run`, 2 processes", tp[kp.RUN_2], a, b,
             f"≥ 1.6x 1 process (here {speedup:.2f}x)")  # fmt: skip
         row("events/s, `cdpflow replay`", tp["cdpflow replay, 1 process"], a, b)
+        for procs, (mine, broker) in k["cpu"].items():
+            rows.append((f"cores busy during `cdpflow run`, {procs} process(es) / the broker",
+                         f"{mine:.2f} / {_n(broker, 2) or '?'}", "", "", "", "",
+                         f"{os.cpu_count()} cores in all"))  # fmt: skip
         for rate, lat in k["latency"].items():
             target = "p99 ≤ 100" if rate == 5_000 else ""
             rows.append((f"latency ms p50 / p95 / p99 at {rate:,} events/s",
