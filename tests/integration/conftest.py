@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from cdpflow.codec import default_codec
 from cdpflow.json_events import record_from_json
 from cdpflow.settings import Settings, Topics
+from cdpflow.topics import topic_specs
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
@@ -50,17 +51,22 @@ def kafka_admin() -> AdminClient:
 
 @pytest.fixture
 def kafka_settings(kafka_admin: AdminClient) -> Iterator[Settings]:
-    """Settings whose four topics are fresh, uuid-named, 2 partitions each."""
+    """Settings whose topics are fresh, uuid-named, 2 partitions each."""
     tag = uuid.uuid4().hex[:10]
     topics = Topics(f"it-{tag}.events", f"it-{tag}.triggers", f"it-{tag}.profiles",
                     f"it-{tag}.dlq", f"it-{tag}.identities")  # fmt: skip
-    specs = [NewTopic(t, 2, 1) for t in (topics.events, topics.triggers, topics.dead_letters,
-                                          topics.identities)]  # fmt: skip
-    specs.append(NewTopic(topics.profiles, 2, 1, config={"cleanup.policy": "compact"}))
-    for future in kafka_admin.create_topics(specs).values():
+    settings = create_fresh_topics(kafka_admin, BOOTSTRAP, topics)
+    yield settings
+    kafka_admin.delete_topics([s.topic for s in topic_specs(settings)])
+
+
+def create_fresh_topics(admin: AdminClient, bootstrap: str, topics: Topics) -> Settings:
+    """Create ``topics`` as ``cdpflow topics create`` would, 2 partitions each, and return
+    the settings that point at them."""
+    settings = replace(Settings(), bootstrap_servers=bootstrap, topics=topics, partitions=2)
+    for future in admin.create_topics(topic_specs(settings)).values():
         future.result(timeout=30)
-    yield replace(Settings(), bootstrap_servers=BOOTSTRAP, topics=topics)
-    kafka_admin.delete_topics([s.topic for s in specs])
+    return settings
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:

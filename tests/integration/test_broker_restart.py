@@ -12,14 +12,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from starlette.testclient import TestClient
 
 from cdpflow.secrets import Secret
@@ -27,7 +26,7 @@ from cdpflow.settings import Settings, Topics
 from collector.app import create_app
 from collector.settings import CollectorSettings
 from tests.collector.conftest import WRITE_KEY, basic
-from tests.integration.conftest import OwnBroker, read_topic, settings_env
+from tests.integration.conftest import OwnBroker, create_fresh_topics, read_topic, settings_env
 
 pytestmark = pytest.mark.timeout(420)
 BATCH = 50
@@ -81,12 +80,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_the_dataflow_resumes_by_its
         *(f"restart-{tag}.{n}" for n in ("events", "triggers", "profiles", "dlq", "ids"))
     )
     admin = AdminClient({"bootstrap.servers": own_broker.bootstrap})
-    specs = [NewTopic(t, 2, 1) for t in (topics.events, topics.triggers, topics.dead_letters,
-                                          topics.identities)]  # fmt: skip
-    specs.append(NewTopic(topics.profiles, 2, 1, config={"cleanup.policy": "compact"}))
-    for future in admin.create_topics(specs).values():
-        future.result(timeout=30)
-    settings = replace(Settings(), bootstrap_servers=own_broker.bootstrap, topics=topics)
+    settings = create_fresh_topics(admin, own_broker.bootstrap, topics)
     collector = CollectorSettings(
         bootstrap_servers=own_broker.bootstrap,
         topics=topics,
