@@ -442,8 +442,27 @@ class _Generator:
             self.emit_optional_body(schema, v, w, body, depth)
             return
         general = self.emit_function(lambda b: self.emit_optional_body(schema, "v", "where", b, 1))
-        body += [f"{pad}if type({v}) is {usual}:", f"{pad}    out.append({(1 - null_at) * 2})"]
-        self.emit(other, v, w, body, depth + 1, checked=True)
+        branch = (1 - null_at) * 2
+        body.append(f"{pad}if type({v}) is {usual}:")
+        if other == "string" or other == {"type": "string"}:
+            # The branch and a short length in one append of two bytes.
+            heads = self.constant(tuple(bytes((branch, n << 1)) for n in range(64)))
+            body += [
+                f"{pad}    try:",
+                f"{pad}        b = {v}.encode()",
+                f"{pad}    except UnicodeEncodeError:  # a lone surrogate",
+                f"{pad}        raise SchemaMismatch({w}) from None",
+                f"{pad}    n = len(b)",
+                f"{pad}    if n < 64:",
+                f"{pad}        out += {heads}[n]",
+                f"{pad}    else:",
+                f"{pad}        out.append({branch})",
+                f"{pad}        _varint(n << 1, out)",
+                f"{pad}    out += b",
+            ]
+        else:
+            body.append(f"{pad}    out.append({branch})")
+            self.emit(other, v, w, body, depth + 1, checked=True)
         body += [
             f"{pad}elif {v} is None:",
             f"{pad}    out.append({null_at * 2})",

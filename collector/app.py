@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +35,7 @@ from collector.logs import log
 from collector.metrics import Metrics
 from collector.producer import EventSink, KafkaSink
 from collector.ratelimit import RateLimiter
+from collector.responses import JsonResponse
 from collector.settings import CollectorSettings
 
 __all__ = ["create_app"]
@@ -49,13 +50,15 @@ def create_app(
     now_ms: Callable[[], int] | None = None,
     now_s: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
+    metrics_dir: str | None = None,
 ) -> Starlette:
     """The app; ``sink`` defaults to a :class:`KafkaSink` started and flushed by the lifespan.
 
     ``now_ms``/``now_s`` read the wall clock (event times, webhook timestamps);
-    ``monotonic`` the rate limits' clock.
+    ``monotonic`` the rate limits' clock. ``metrics_dir``: the workers' shared metrics
+    directory (multiprocess mode, see :mod:`collector.workers`), else None.
     """
-    metrics = Metrics()
+    metrics = Metrics(metrics_dir)
     if sink is None:
         sink = KafkaSink(settings, on_broker_down=_log_broker_down)
     services = Services(
@@ -145,7 +148,7 @@ async def collector_error(request: Request, exc: Exception) -> Response:
         reason=exc.reason,
         error=str(exc),
     )
-    return JSONResponse(
+    return JsonResponse(
         {"success": False, "reason": exc.reason, "error": str(exc)},
         status_code=exc.status,
         headers=headers,
@@ -169,7 +172,7 @@ class HeaderLimit:
         if scope["type"] == "http":
             size = sum(len(k) + len(v) for k, v in scope["headers"])
             if size > self.max_bytes:
-                response = JSONResponse(
+                response = JsonResponse(
                     {
                         "success": False,
                         "reason": "headers_too_large",

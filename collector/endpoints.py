@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from cdpflow.errors import EventValidationError
 from cdpflow.json_events import normalize_json, parse_time
@@ -29,6 +29,7 @@ from collector.metrics import Metrics
 from collector.openapi import openapi_spec
 from collector.producer import EventSink, OutMessage
 from collector.ratelimit import RateLimiter
+from collector.responses import JsonResponse
 from collector.segment import segment_to_record
 from collector.settings import CollectorSettings
 from collector.shopify import shopify_to_json
@@ -92,7 +93,7 @@ def _segment(kind: str) -> Callable[[Request], Awaitable[Response]]:
             except EventValidationError as exc:
                 raise InvalidEvent(exc.reason, str(exc)) from exc
             await _store(s, [message], kind, accepted=1)
-        return JSONResponse({"success": True})
+        return JsonResponse({"success": True})
 
     endpoint.__name__ = kind
     return endpoint
@@ -218,14 +219,14 @@ def _generic_intake(s: Services, source: str, body: Any, now: int) -> Intake:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return JsonResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
     s = _services(request)
     if await run_in_threadpool(s.sink.ready, 2.0):
-        return JSONResponse({"status": "ready"})
-    return JSONResponse(
+        return JsonResponse({"status": "ready"})
+    return JsonResponse(
         {"status": "kafka unreachable"},
         status_code=503,
         headers={"Retry-After": str(s.settings.broker_retry_after_s)},
@@ -233,12 +234,11 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    registry = _services(request).metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(_services(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_spec())
+    return JsonResponse(openapi_spec())
 
 
 async def demo(request: Request) -> Response:
@@ -273,7 +273,7 @@ async def _store_intake(s: Services, intake: Intake, endpoint: str) -> None:
 
 
 def _batch_response(intake: Intake) -> Response:
-    return JSONResponse(
+    return JsonResponse(
         {
             "success": True,
             "accepted": intake.accepted,

@@ -79,17 +79,24 @@ def segment_to_record(
         raise EventValidationError(
             "invalid_field", "type: expected track, identify, page, screen, group or alias"
         )
-    customer_id = _id(message.get("userId"), "userId")
-    anonymous_id = _id(message.get("anonymousId"), "anonymousId")
+    get = message.get
+    customer_id = get("userId")
+    if type(customer_id) is not str or not customer_id:
+        customer_id = _id(customer_id, "userId")
+    anonymous_id = get("anonymousId")
+    if type(anonymous_id) is not str or not anonymous_id:
+        anonymous_id = _id(anonymous_id, "anonymousId")
     if customer_id is None and anonymous_id is None:
         raise EventValidationError("missing_identity", "userId or anonymousId: required")
-    context = _object(message.get("context"), "context")
+    context = get("context")
+    if type(context) is not dict:
+        context = _object(context, "context")
     if batch_context:
         context = {**batch_context, **context}
     event_type, payload = _CALLS[call](message)
-    sent_at = message.get("sentAt", batch_sent_at)
-    if sent_at is not None:
-        sent_at = parse_time(sent_at, "sentAt")
+    sent_at = get("sentAt", batch_sent_at)
+    if sent_at is not None and type(sent_at) is not int:
+        sent_at = _time(sent_at, "sentAt")
     return {
         "event_id": _event_id(message),
         "event_type": event_type,
@@ -131,10 +138,12 @@ _JSON_NAMES = {"event_type": "type", "event_time": "timestamp"}
 
 
 def _corrected_time(message: Json, sent_at: int | None, received_at: int) -> int:
-    original = message.get("timestamp", message.get("originalTimestamp"))
+    original = message.get("timestamp")
     if original is None:
-        return received_at
-    device_time = parse_time(original, "timestamp")
+        original = message.get("originalTimestamp")
+        if original is None:
+            return received_at
+    device_time = _time(original, "timestamp")
     if sent_at is None:
         return device_time
     return received_at - (sent_at - device_time)
@@ -142,7 +151,9 @@ def _corrected_time(message: Json, sent_at: int | None, received_at: int) -> int
 
 def _event_id(message: Json) -> str:
     value = message.get("messageId")
-    if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+    if type(value) is str and value:
+        return value
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
         return str(value)
     if value is not None:
         raise EventValidationError("invalid_field", "messageId: expected a string")
@@ -332,6 +343,7 @@ def _line_items(p: Json) -> list[Json]:
 # --- context ---------------------------------------------------------------------------
 
 _UTM = ("source", "medium", "name", "term", "content")
+_EMPTY: Json = {}
 _LIBRARY_SOURCES = {
     "analytics.js": "web",
     "cdpflow.js": "web",
@@ -345,23 +357,35 @@ def _source(context: Json) -> str:
     name = library.get("name") if isinstance(library, dict) else None
     if not isinstance(name, str) or not name:
         return "segment"
-    return _LIBRARY_SOURCES.get(name, f"segment:{name[:64]}")
+    source = _LIBRARY_SOURCES.get(name)
+    return f"segment:{name[:64]}" if source is None else source
 
 
 def _context(context: Json, message: Json, client_ip: str | None) -> Json:
     """Segment's ``context`` as ``cdp.Context``; non-text metadata values are left out."""
-    page = _dict_or_empty(context.get("page"))
-    props = _dict_or_empty(message.get("properties"))
-    campaign = context.get("campaign")
-    campaign = campaign if isinstance(campaign, dict) else None
+    # _str_or_none inlined: this runs for every event.
+    get = context.get
+    page = get("page")
+    page_get = page.get if isinstance(page, dict) else _EMPTY.get
+    ip, agent, locale, zone = get("ip"), get("userAgent"), get("locale"), get("timezone")
+    url, referrer = page_get("url"), page_get("referrer")
+    if not (isinstance(url, str) and url) or not (isinstance(referrer, str) and referrer):
+        props = _dict_or_empty(message.get("properties"))
+        if not (isinstance(url, str) and url):
+            url = props.get("url")
+        if not (isinstance(referrer, str) and referrer):
+            referrer = props.get("referrer")
+    campaign = get("campaign")
     return {
-        "ip": _str_or_none(context.get("ip")) or client_ip,
-        "user_agent": _str_or_none(context.get("userAgent")),
-        "page_url": _str_or_none(page.get("url")) or _str_or_none(props.get("url")),
-        "referrer": _str_or_none(page.get("referrer")) or _str_or_none(props.get("referrer")),
-        "locale": _str_or_none(context.get("locale")),
-        "timezone": _str_or_none(context.get("timezone")),
-        "campaign": None if campaign is None else {k: _str_or_none(campaign.get(k)) for k in _UTM},
+        "ip": ip if isinstance(ip, str) and ip else client_ip,
+        "user_agent": agent if isinstance(agent, str) and agent else None,
+        "page_url": url if isinstance(url, str) and url else None,
+        "referrer": referrer if isinstance(referrer, str) and referrer else None,
+        "locale": locale if isinstance(locale, str) and locale else None,
+        "timezone": zone if isinstance(zone, str) and zone else None,
+        "campaign": {k: _str_or_none(campaign.get(k)) for k in _UTM}
+        if isinstance(campaign, dict)
+        else None,
     }
 
 
@@ -369,6 +393,8 @@ def _context(context: Json, message: Json, client_ip: str | None) -> Json:
 
 
 def _object(value: Any, field: str) -> Json:
+    if type(value) is dict:
+        return value
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -379,19 +405,69 @@ def _object(value: Any, field: str) -> Json:
 def _id(value: Any, field: str) -> str | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise EventValidationError("invalid_field", f"{field}: expected a string")
     return str(value)
 
 
 def _opt_text(value: Any, field: str) -> str | None:
-    if value is None:
-        return None
+    if type(value) is str or value is None:
+        return value
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     raise EventValidationError("invalid_field", f"{field}: expected a string")
+
+
+#: "YYYY-MM-DDTHH:MM" of device times -> milliseconds since the epoch at that minute (UTC).
+_MINUTES: dict[str, int] = {}
+_SECONDS = {f"{s:02d}": s * 1000 for s in range(60)}
+_MILLIS = {f"{m:03d}": m for m in range(1000)}
+_UTC_SUFFIXES = ("Z", "+00:00")
+
+
+def _time(value: Any, field: str) -> int:
+    """:func:`~cdpflow.json_events.parse_time`, with a fast path for what SDKs send:
+    ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff](Z|+00:00)``. The minute's milliseconds are
+    remembered (found by ``parse_time`` once); seconds and milliseconds are looked up as
+    exact ASCII digits. What the fast path takes, ``parse_time`` takes, with the same
+    result; anything else goes to ``parse_time``."""
+    if type(value) is str and 20 <= len(value) <= 32 and value[16] == ":":
+        if value[-1] == "Z":
+            fraction = value[19:-1]
+        elif value.endswith("+00:00"):
+            fraction = value[19:-6]
+        else:
+            return parse_time(value, field)
+        base = _MINUTES.get(value[:16])
+        if base is None:
+            base = _minute(value[:16])
+        seconds = _SECONDS.get(value[17:19])
+        if base is not None and seconds is not None:
+            if not fraction:
+                return base + seconds
+            if fraction[0] == "." and (len(fraction) == 4 or len(fraction) == 7):
+                millis = _MILLIS.get(fraction[1:4])
+                micros = fraction[4:]
+                if millis is not None and (not micros or (micros.isascii() and micros.isdigit())):
+                    return base + seconds + millis
+    return parse_time(value, field)
+
+
+def _minute(prefix: str) -> int | None:
+    """The milliseconds of a ``YYYY-MM-DDTHH:MM`` minute in UTC, remembered; None if
+    ``parse_time`` does not take it."""
+    if not (prefix[4] == prefix[7] == "-" and prefix[10] == "T" and prefix[13] == ":"):
+        return None
+    try:
+        base = parse_time(prefix + ":00Z", "timestamp")
+    except EventValidationError:
+        return None
+    if len(_MINUTES) >= 100_000:  # device clocks are spread; keep the memo bounded
+        _MINUTES.clear()
+    _MINUTES[prefix] = base
+    return base
 
 
 def _dict_or_empty(value: Any) -> Json:
@@ -403,7 +479,9 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if type(value) is float:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise EventValidationError("invalid_field", f"{field}: expected a number")
     try:
         return float(value)

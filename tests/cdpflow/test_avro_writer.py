@@ -223,3 +223,28 @@ def test_nested_type_spellings_and_recursion() -> None:
     with pytest.raises(SchemaMismatch) as info:
         write({**datum, "when": dt.datetime(2026, 1, 1)})  # naive: refused
     assert info.value.field == "t.Node.when"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "a" * 63, "a" * 64, "é" * 32, "é" * 40, "a" * 127, "a" * 128, "x" * 10_000, "\U0001f600"],
+)
+def test_optional_strings_around_the_one_byte_length(text: str) -> None:
+    # ["null", "string"] fields write their branch and a short length in one step; the
+    # lengths around 64 bytes (the last one-byte varint) and multi-byte characters.
+    schema = parse_schema(
+        {
+            "type": "record",
+            "name": "cdp.OptionalText",
+            "fields": [
+                {"name": "a", "type": ["null", "string"]},
+                {"name": "b", "type": ["string", "null"]},
+            ],
+        }
+    )
+    write = compile_writer(schema)
+    datum = {"a": text, "b": text}
+    assert write(datum) == fastavro_bytes(schema, datum)
+    with pytest.raises(SchemaMismatch) as raised:
+        write({"a": "\ud800", "b": None})  # a lone surrogate has no UTF-8
+    assert raised.value.field == "cdp.OptionalText.a"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdpflow.codec import default_codec
 from cdpflow.errors import EventValidationError
-from cdpflow.json_events import record_from_json
-from collector.segment import segment_to_json
+from cdpflow.json_events import parse_time, record_from_json
+from collector.segment import _time, segment_to_json
 
 RECEIVED = 1_790_000_000_000
 T0 = "2026-09-21T12:00:00Z"
@@ -277,3 +280,46 @@ def test_screen_group_and_alias_are_kept() -> None:
     assert group["payload"]["name"] == "group"
     assert group["payload"]["properties"]["groupId"] == "g-1"
     assert to_record(base(type="alias", previousId="a-1"), None)["payload"]["name"] == "alias"
+
+
+_SPECS = ["seconds", "milliseconds", "microseconds"]
+_ZONES = [UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=5, minutes=30))]
+
+
+@st.composite
+def device_times(draw: st.DrawFn) -> str:
+    """SDK timestamps (analytics.js: milliseconds and Z; Python's isoformat: +00:00),
+    other zones, and some with one character replaced."""
+    when = draw(st.datetimes(timezones=st.sampled_from(_ZONES)))
+    text = when.isoformat(timespec=draw(st.sampled_from(_SPECS)))
+    if draw(st.booleans()):
+        text = text.replace("+00:00", "Z")
+    if draw(st.booleans()):
+        i = draw(st.integers(0, len(text) - 1))
+        other = draw(st.sampled_from(["0", "5", "9", ":", ".", "Z", "+", "-", " ", "\u0663"]))
+        text = text[:i] + other + text[i + 1 :]
+    return text
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=device_times())
+def test_device_times_fast_path_agrees_with_parse_time(value: str) -> None:
+    # The collector's fast path for SDK timestamps must take exactly what parse_time
+    # takes, with the same milliseconds, and refuse the rest the same way.
+    try:
+        expected: int | str = parse_time(value, "timestamp")
+    except EventValidationError as exc:
+        expected = exc.reason
+    try:
+        got: int | str = _time(value, "timestamp")
+    except EventValidationError as exc:
+        got = exc.reason
+    assert got == expected
+
+
+def test_device_times_fast_path_examples() -> None:
+    assert _time("2026-11-01T10:00:12.345Z", "t") == parse_time("2026-11-01T10:00:12.345Z", "t")
+    assert _time("1969-12-31T23:59:59.500Z", "t") == -500
+    assert _time("1969-12-31T23:59:59.999999+00:00", "t") == -1  # floor, as parse_time
+    with pytest.raises(EventValidationError, match="timestamp"):
+        _time("2026-11-01T10:00:60.000Z", "timestamp")
