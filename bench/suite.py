@@ -134,9 +134,13 @@ def main() -> None:
         row(f"events/s filling {m} customers (each event a new customer)",
             c["fill_events_per_s"], None, nb["fill_events_per_s"])  # fmt: skip
 
+    ran = (
+        ""
+        if "throughput" in args.skip
+        else (f"throughput over {args.events:,} events of {args.customers:,} Zipf customers; ")
+    )
     print(f"\ncdpflow benchmark, {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, Kafka {_kafka_version()} on loopback; "
-          f"throughput over {args.events:,} events of {args.customers:,} Zipf customers; "
+          f"Python {platform.python_version()}, Kafka {_kafka_version()} on loopback; {ran}"
           f"{(time.perf_counter() - started) / 60:.0f} min")  # fmt: skip
     head = ("measure", "cdpflow", "(a) ceiling", "(b) framework", "÷ (a)", "÷ (b)", "target")
     print("| " + " | ".join(head) + " |")
