@@ -204,21 +204,24 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         return out
 
     def notify_at(self) -> datetime | None:
-        times = [] if self._flush_at is None else [self._flush_at]
-        if (freeze := self._freeze_at()) is not None:
-            times.append(freeze)
+        soonest = self._flush_at
+        if (freeze := self._freeze_at()) is not None and (soonest is None or freeze < soonest):
+            soonest = freeze
         p = peek(self._frozen) if self._frozen is not None else None
         if p is not None:
-            watermark, at, deadline = p.watermark, p.as_of, p.next_deadline
+            watermark, at, due = p.watermark, p.as_of, p.next_deadline
         elif (st := self._st) is not None:
-            watermark, at, deadline = st.watermark, as_of(st), next_deadline(st, self._cfg)
+            watermark, at, due = st.watermark, as_of(st), next_deadline(st, self._cfg)
         else:
-            return min(times) if times else None
-        if deadline is not None:
-            times.append(self._wall(deadline))
+            return soonest
         if NO_TIME < watermark >= at:  # has events, not compacted as idle since the last
-            times.append(self._wall(watermark + self._cfg.idle_ttl_ms + 1))
-        return min(times) if times else None
+            idle = watermark + self._cfg.idle_ttl_ms + 1
+            due = idle if due is None or idle < due else due
+        if due is not None:  # the earlier stream-time moment is the earlier wall time
+            wall = self._wall(due)
+            if soonest is None or wall < soonest:
+                soonest = wall
+        return soonest
 
     def snapshot(self) -> Snapshot:
         if self._frozen is not None:

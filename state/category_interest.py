@@ -10,6 +10,8 @@ already-seen view: the anchor is then that later view.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from state.config import CategoryInterestConfig, ProfileConfig
 from state.windows import RecentTimes
 
@@ -56,10 +58,11 @@ def find_anchor(
 
     Only windows ending in ``[t, t + W]`` can have changed by adding ``t``.
     """
-    for end in times.times:
-        if end < t:
-            continue
-        if end > t + cfg.window_ms:
+    ends = times.times
+    last = t + cfg.window_ms
+    for i in range(bisect_left(ends, t), len(ends)):  # the views at or after t, in order
+        end = ends[i]
+        if end > last:
             break
         if times.count_in(end, cfg.window_ms, after=last_anchor) >= cfg.threshold:
             return end

@@ -57,6 +57,12 @@ in the snapshot: bump one when its meaning or layout changes, and old state for 
 counter is dropped on load instead of misread."""
 
 
+_ACTIVE_KEYS = tuple((f"active_days_{d}d", d) for d in ACTIVE_DAYS)
+_ORDERS_KEY = f"orders_{ORDERS_DAYS}d"
+_REVENUE_KEY = f"revenue_{REVENUE_DAYS}d"
+_EMAILS_KEY = f"email_engagements_{EMAIL_DAYS}d"
+
+
 @dataclass(slots=True)
 class Counters:
     """The windowed counters of one customer (category views live with their rule)."""
@@ -78,10 +84,10 @@ class Counters:
                 for p, times in sorted(self.product_views.items())
                 if (n := times.count_in(at, PRODUCT_WINDOW_MS))
             },
-            **{f"active_days_{d}d": self.active.days_with_any(at, d) for d in ACTIVE_DAYS},
-            f"orders_{ORDERS_DAYS}d": self.orders.total(at, ORDERS_DAYS),
-            f"revenue_{REVENUE_DAYS}d": from_units(self.revenue.total(at, REVENUE_DAYS)),
-            f"email_engagements_{EMAIL_DAYS}d": self.emails.total(at, EMAIL_DAYS),
+            **{key: self.active.days_with_any(at, d) for key, d in _ACTIVE_KEYS},
+            _ORDERS_KEY: self.orders.total(at, ORDERS_DAYS),
+            _REVENUE_KEY: from_units(self.revenue.total(at, REVENUE_DAYS)),
+            _EMAILS_KEY: self.emails.total(at, EMAIL_DAYS),
         }
 
     def compact(self, at: int, cfg: ProfileConfig) -> None:
@@ -178,12 +184,13 @@ def record_product_view(c: Counters, product_id: str, t: int, cfg: ProfileConfig
     >>> c.view(3)["product_views_24h"]
     {'a': 2, 'c': 1}
     """
-    times = c.product_views.get(product_id)
+    views = c.product_views
+    times = views.get(product_id)
     if times is None:
-        if len(c.product_views) >= cfg.max_products:
-            stalest = min(c.product_views, key=lambda p: (c.product_views[p].times[-1], p))
-            del c.product_views[stalest]
-        times = c.product_views[product_id] = RecentTimes()
+        if len(views) >= cfg.max_products:
+            # min over (newest view, product id): a comprehension, no call per product.
+            del views[min([(w.times[-1], p) for p, w in views.items()])[1]]
+        times = views[product_id] = RecentTimes()
     times.add(t, cfg.max_tracked_times)
 
 

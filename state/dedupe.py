@@ -34,7 +34,11 @@ class SeenIds:
         return id_digest(event_id) in self.ids
 
     def add(self, event_id: str, event_time: int, cap: int) -> None:
-        self.ids[id_digest(event_id)] = event_time
+        self.add_digest(id_digest(event_id), event_time, cap)
+
+    def add_digest(self, digest: int, event_time: int, cap: int) -> None:
+        """:meth:`add` for an id whose :func:`id_digest` the caller already has."""
+        self.ids[digest] = event_time
         if len(self.ids) > cap:
             # Rare (a customer with more than `cap` events in the horizon): forget the oldest.
             oldest = min(self.ids, key=self.ids.__getitem__)

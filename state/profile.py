@@ -33,7 +33,7 @@ from state import cart, category_interest, counters, engagement, lww, preference
 from state.cart import Cart
 from state.config import CategoryInterestConfig, ProfileConfig
 from state.counters import ACTIVE_DAYS, EMAIL_DAYS, ORDERS_DAYS, REVENUE_DAYS, Counters
-from state.dedupe import SeenIds
+from state.dedupe import SeenIds, id_digest
 from state.engagement import PASSIVE_EMAIL_ACTIONS, Engagement
 from state.events import DAY_MS, HOUR_MS, NO_TIME, Event
 from state.money import from_units
@@ -136,7 +136,8 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
         return []  # erased: a late or replayed event must not bring the profile back
     if is_erasure(ev):
         return erase(st, ev.event_time)
-    if ev.event_id in st.seen:
+    digest = id_digest(ev.event_id)
+    if digest in st.seen.ids:
         return []
     t = ev.event_time
     if st.watermark != NO_TIME and (
@@ -162,7 +163,7 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
             # Moments between the last event and this one happen first, as a timer would
             # have made them happen live: the result does not depend on whether one fired.
             outputs += advance(st, cfg, t - 1)
-    st.seen.add(ev.event_id, t, cfg.max_seen_ids)
+    st.seen.add_digest(digest, t, cfg.max_seen_ids)
     st.watermark = max(st.watermark, t)
     st.revision += 1
     if as_of(st) - st.pruned_at > HOUR_MS:
@@ -301,41 +302,59 @@ def _evaluate(
     what cannot have changed since: see :func:`_unchanged`.
     """
     rules = cfg.rules
-    memo = st.derived.memo
+    derived = st.derived
+    memo = derived.memo
     found = None if memo is None else _unchanged(st, memo, cfg, at, ev)
-    if memo is None or found is None:
+    if found is None:
         facts = Facts(st, cfg, at)
-        memo = st.derived.memo = _Memo(cfg, at, st.revision, st.pruned_at, facts)
+        memo = derived.memo = _Memo(cfg, at, st.revision, facts)
         clean = None
     else:
         clean, dirty = found
         facts = memo.facts  # the last evaluation's, less what may have changed since
         facts.at = at
+        pop = facts.pop
         for name in dirty:
-            facts.pop(name, None)
+            pop(name, None)
     try:
         out = engine.evaluate(rules, st, facts, at, cause, memo.verdicts, clean)
     except BaseException:
-        st.derived.memo = None  # half updated: trust nothing of it
+        derived.memo = None  # half updated: trust nothing of it
         raise
     decay = None
-    if not engine.rule_names(rules).isdisjoint(_WINDOWED_FACTS):
+    if _reads_windows(rules):
         ends = memo.window_ends
         fresh = clean is None or len(ends) < len(_WINDOWS)
         moved = False
-        for name, (counter, days) in _WINDOWS.items():
+        counters = st.counters
+        for name, counter, days in _WINDOW_LIST:
             if clean is None or fresh or name not in clean:
-                ends[name] = _window_end(counter(st.counters), days, at)
+                ends[name] = _window_end(counter(counters), days, at)
                 moved = True
         if moved:  # as st.counters.next_change(at): the first moment a windowed count falls
-            memo.decay = min((t for t in ends.values() if t is not None), default=None)
+            known = [t for t in ends.values() if t is not None]
+            memo.decay = min(known) if known else None
         decay = memo.decay
+    pop = facts.pop
     for name in _NOT_KEPT:  # memory: what is never reused, or big and cheap to redo
-        facts.pop(name, None)
+        pop(name, None)
     memo.at, memo.revision = at, st.revision
-    st.derived.next_at = engine.next_deadline(rules, facts, at, decay)
-    st.derived.next_known = True
+    derived.next_at = engine.next_deadline(rules, facts, at, decay)
+    derived.next_known = True
     return out
+
+
+_READS_WINDOWS: dict[int, tuple[Rules, bool]] = {}
+
+
+def _reads_windows(rules: Rules) -> bool:
+    """Whether some rule reads a windowed fact (once per rules object)."""
+    found = _READS_WINDOWS.get(id(rules))
+    if found is not None and found[0] is rules:
+        return found[1]
+    reads = not engine.rule_names(rules).isdisjoint(_WINDOWED_FACTS)
+    _READS_WINDOWS[id(rules)] = (rules, reads)  # keeps the rules alive: a process has a few
+    return reads
 
 
 def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> int | None:
@@ -348,8 +367,8 @@ def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> i
 class _Memo:
     """What the last evaluation found (in ``st.derived.memo``; never dumped).
 
-    ``facts``: the facts it read, at ``at``, with ``revision`` and ``pruned_at`` of the
-    state then; ``verdicts``: see :data:`engine.Verdicts`; ``window_ends``: each windowed
+    ``facts``: the facts it read, at ``at``, with the ``revision`` of the state then;
+    ``verdicts``: see :data:`engine.Verdicts`; ``window_ends``: each windowed
     fact keeps its value before this moment (``None``: for ever) unless an event changes
     its counter; ``decay``: the first of them.
     """
@@ -357,7 +376,6 @@ class _Memo:
     cfg: ProfileConfig
     at: int
     revision: int
-    pruned_at: int
     facts: Facts
     verdicts: engine.Verdicts = field(default_factory=dict)
     window_ends: dict[str, int | None] = field(default_factory=dict)
@@ -372,15 +390,20 @@ def _unchanged(
 
     Known only when nothing happened since but time passing (the same ``revision``), or
     exactly one event, ``ev`` (one more): then every fact but those its type can touch
-    (:data:`_TOUCHES`). Anything else that changes the state (a compaction, a merge, a
-    restore, erasure) or another configuration makes the next evaluation start afresh.
+    (:data:`_TOUCHES`). Anything else that changes the state (a merge, a restore,
+    erasure) or another configuration makes the next evaluation start afresh.
     Facts read at a time: windowed counts keep their values until their
     ``memo.window_ends`` (their counter's next change); other time-dependent facts are
     never reused.
+
+    A compaction (:func:`compact`, also from :func:`compact_idle`) changes no kept fact,
+    so it does not count: it drops dedupe ids, session ids, cooldowns and category views
+    (none of them a kept fact), day buckets before every window ending at or after the
+    evaluation (a windowed count that loses one has passed its ``window_ends`` already,
+    and is recomputed), and settles cart changes (the cart with its pending changes is
+    the same). Most customers' events are more than an hour apart, and each compacts.
     """
     if memo.cfg is not cfg or memo.facts.st is not st or at < memo.at:
-        return None
-    if st.pruned_at != memo.pruned_at:
         return None
     if st.revision == memo.revision:
         clean, dirty = _KEPT_FACTS, _NEVER_KEPT
@@ -512,6 +535,7 @@ _WINDOWS: dict[str, tuple[Callable[[Counters], DayBuckets], int]] = {
     "revenue_180d": (lambda c: c.revenue, REVENUE_DAYS),
     "email_engagements_7d": (lambda c: c.emails, EMAIL_DAYS),
 }
+_WINDOW_LIST = tuple((name, counter, days) for name, (counter, days) in _WINDOWS.items())
 #: Event type -> the facts :func:`apply` may change when it applies one (a superset):
 #: every event moves ``first_seen``, ``last_active`` and the active days; one with a
 #: ``context.timezone`` also the attributes. A type not listed touches everything.
@@ -675,7 +699,7 @@ def _product_view(
     if product_id:
         counters.record_product_view(st.counters, product_id, ev.event_time, cfg)
     if category:
-        return _category_view(st, ev, category, cfg)
+        return _category_view(st, ev, category, product_id, cfg)
     return []
 
 
@@ -685,21 +709,19 @@ def _session(st: CustomerState, ev: Event, cfg: ProfileConfig) -> None:
         engagement.fold_session(st.engagement, session_id, ev.event_time, st.watermark, cfg)
 
 
-def _category_view(st: CustomerState, ev: Event, category: str, cfg: ProfileConfig) -> list[Output]:
+def _category_view(
+    st: CustomerState, ev: Event, category: str, product_id: str | None, cfg: ProfileConfig
+) -> list[Output]:
     times = category_interest.record_view(st.category_views, category, ev.event_time, cfg)
-    product_id = (ev.payload.get("product") or {}).get("product_id")
     if product_id:
         _remember_product(st.viewed_products.setdefault(category, []), ev.event_time, product_id)
     customer_id = st.customer_id
     if customer_id is None:
         return []  # nobody to email yet; the views stay counted under the anonymous id
     out: list[Output] = []
-    for rule, trig in cfg.rules.triggers.items():
-        if not isinstance(trig, CategoryViews):
-            continue
+    for rule, trig, spec in _category_rules(cfg.rules):
         scope = f"{rule}:{category}"
         last = st.fired.get(scope)
-        spec = CategoryInterestConfig(trig.threshold, trig.window)
         anchor = category_interest.find_anchor(times, ev.event_time, last, spec)
         if anchor is None:
             continue
@@ -719,6 +741,25 @@ def _category_view(st: CustomerState, ev: Event, category: str, cfg: ProfileConf
             attributes={"views": str(times.count_in(anchor, trig.window, last))},
         ))  # fmt: skip
     return out
+
+
+_CategoryRules = tuple[tuple[str, CategoryViews, CategoryInterestConfig], ...]
+_CATEGORY_RULES: dict[int, tuple[Rules, _CategoryRules]] = {}
+
+
+def _category_rules(rules: Rules) -> _CategoryRules:
+    """The ``category_views`` triggers of ``rules`` with their window specs, in file order;
+    laid out once per rules object (as :func:`state.rules.engine._plan`)."""
+    found = _CATEGORY_RULES.get(id(rules))
+    if found is not None and found[0] is rules:
+        return found[1]
+    laid = tuple(
+        (rule, trig, CategoryInterestConfig(trig.threshold, trig.window))
+        for rule, trig in rules.triggers.items()
+        if isinstance(trig, CategoryViews)
+    )
+    _CATEGORY_RULES[id(rules)] = (rules, laid)  # keeps the rules alive: a process has a few
+    return laid
 
 
 def _remember_product(recent: list[tuple[int, str]], t: int, product_id: str) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,13 +224,17 @@ def _unflat(flat: tuple[Any, ...] | list[Any]) -> dict[Any, Any]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+_ID = struct.Struct(">Qq")  # per id: the 8-byte digest, unsigned; the event time, signed
+
+
 def _pack_ids(ids: dict[int, int]) -> bytes:
-    return b"".join(
-        d.to_bytes(8, "big") + t.to_bytes(8, "big", signed=True) for d, t in ids.items()
-    )
+    return b"".join(map(_ID.pack, ids.keys(), ids.values()))
 
 
 def _unpack_ids(packed: bytes) -> dict[int, int]:
+    if len(packed) % _ID_BYTES == 0:
+        return dict(_ID.iter_unpack(packed))
+    # Not written by _pack_ids (a handover from elsewhere): read as this layout always was.
     return {
         int.from_bytes(packed[i : i + 8], "big"): int.from_bytes(
             packed[i + 8 : i + _ID_BYTES], "big", signed=True

@@ -23,6 +23,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from heapq import merge as merge_sorted
+from operator import countOf
 
 from state.events import DAY_MS
 
@@ -135,12 +136,22 @@ class DayBuckets:
     def total(self, end: int, days: int) -> int:
         """The sum of the buckets in the ``days``-day window ending at ``end``."""
         first, last = day_window(end, days)
-        return sum(v for d, v in self.buckets.items() if first <= d <= last)
+        b = self.buckets
+        if not b:
+            return 0
+        if first <= min(b) and max(b) <= last:  # the common case: all inside, summed in C
+            return sum(b.values())
+        return sum(v for d, v in b.items() if first <= d <= last)
 
     def days_with_any(self, end: int, days: int) -> int:
         """How many days of the window ending at ``end`` have a non-zero bucket."""
         first, last = day_window(end, days)
-        return sum(1 for d, v in self.buckets.items() if first <= d <= last and v)
+        b = self.buckets
+        if not b:
+            return 0
+        if first <= min(b) and max(b) <= last:  # the common case: all inside, counted in C
+            return len(b) - countOf(b.values(), 0)
+        return sum(1 for d, v in b.items() if first <= d <= last and v)
 
     def prune(self, first_day: int) -> None:
         """Forget the buckets of days before ``first_day``."""

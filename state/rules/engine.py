@@ -114,7 +114,18 @@ def derive(
     :meth:`Expression.deadlines`) and it reads the time in no other way: the verdict
     is the same as evaluating it would give.
     """
-    plan = _plan(rules)
+    tags, lifecycle, segments = _derive(_plan(rules), facts, at, verdicts, clean)
+    return Evaluation(tags, lifecycle, segments)
+
+
+def _derive(
+    plan: _Plan,
+    facts: dict[str, Any],
+    at: int,
+    verdicts: Verdicts | None,
+    clean: Set[str] | None,
+) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+    """:func:`derive`, as a plain tuple."""
     if verdicts is None:
         verdicts, clean = {}, None
     elif clean is None:
@@ -124,35 +135,34 @@ def derive(
     facts["tags"] = tags
     for step in plan.tags:
         # Inline, the common case: a verdict whose facts are clean and no flip is due.
-        was = last(step.index) if step.plain else None
-        if (
-            was is not None
-            and clean is not None
-            and (was[2] is None or at < was[2])
-            and step.facts <= clean
-        ):
-            if was[1]:
-                tags.append(step.name)
+        if clean is not None and step.plain:
+            was = last(step.index)
+            if was is not None and (was[2] is None or at < was[2]) and step.facts <= clean:
+                if was[1]:
+                    tags.append(step.name)
+                continue
+            if _verdict(step, facts, at, verdicts, ()):
+                tags.append(step.name)  # the check _holds would repeat failed just now
         elif _holds(step, facts, at, verdicts, clean):
             tags.append(step.name)
-    values = facts.get("preferences") or {}
-    for key, prefix in rules.preference_tags.items():
-        raw = values.get(key)
-        if isinstance(raw, str):
-            tags.extend(sorted({f"{prefix}{v.strip()}" for v in raw.split(",") if v.strip()}))
+    if plan.preference_tags:
+        values = facts.get("preferences") or {}
+        for key, prefix in plan.preference_tags:
+            raw = values.get(key)
+            if isinstance(raw, str):
+                tags.extend(sorted({f"{prefix}{v.strip()}" for v in raw.split(",") if v.strip()}))
     lifecycle = None
     for step in plan.lifecycle:  # the first stage that holds; the others are not read
         if lifecycle is not None:
             verdicts.pop(step.index, None)  # not evaluated now: its facts may change unseen
             continue
-        was = last(step.index) if step.plain else None
-        if (
-            was is not None
-            and clean is not None
-            and (was[2] is None or at < was[2])
-            and step.facts <= clean
-        ):
-            if was[1]:
+        if clean is not None and step.plain:
+            was = last(step.index)
+            if was is not None and (was[2] is None or at < was[2]) and step.facts <= clean:
+                if was[1]:
+                    lifecycle = step.name
+                continue
+            if _verdict(step, facts, at, verdicts, ()):
                 lifecycle = step.name
         elif _holds(step, facts, at, verdicts, clean):
             lifecycle = step.name
@@ -162,7 +172,7 @@ def derive(
     for step in plan.segments:
         if _holds(step, facts, at, verdicts, clean):
             segments.append(step.name)
-    return Evaluation(tuple(tags), lifecycle, tuple(segments))
+    return tuple(tags), lifecycle, tuple(segments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +192,7 @@ class _Plan:
     segments: tuple[_Step, ...]
     timers: tuple[tuple[str, int], ...]
     names: frozenset[str]
+    preference_tags: tuple[tuple[str, str], ...]
 
 
 _PLANS: dict[int, tuple[Rules, _Plan]] = {}
@@ -207,6 +218,7 @@ def _plan(rules: Rules) -> _Plan:
         tuple(steps[n_tags + n_stages :]),
         rules.timers,
         rules.names,
+        tuple(rules.preference_tags.items()),
     )
     _PLANS[id(rules)] = (rules, plan)  # keeps the rules alive: a process has a few
     return plan
@@ -224,19 +236,31 @@ def _holds(
         verdicts.pop(step.index, None)
         return e.evaluate(facts, at)
     read = tuple([_derived(facts, n) for n in step.derived]) if step.derived else ()
-    last = verdicts.get(step.index)
-    if (
-        last is not None
-        and clean is not None
-        and (last[2] is None or at < last[2])
-        and step.facts <= clean
-        and last[0] == read
-    ):
-        return last[1]
+    if clean is not None:
+        last = verdicts.get(step.index)
+        if (
+            last is not None
+            and (last[2] is None or at < last[2])
+            and step.facts <= clean
+            and last[0] == read
+        ):
+            return last[1]
+    return _verdict(step, facts, at, verdicts, read)
+
+
+def _verdict(
+    step: _Step, facts: dict[str, Any], at: int, verdicts: Verdicts, read: tuple[Any, ...]
+) -> bool:
+    """Evaluate ``step`` (time-exact) at ``at`` and remember the verdict, what it read of
+    the derived names, and the first moment after ``at`` a ``since`` comparison can flip."""
+    e = step.expr
     verdict = e.evaluate(facts, at)
     flip = None  # the first moment after `at` a since() comparison can flip (deadlines)
     for name, duration in e.timers:
-        t = _fact(facts, name)
+        try:
+            t = facts[name]
+        except KeyError:
+            continue
         if isinstance(t, int):
             t += duration
             if t <= at:
@@ -277,10 +301,11 @@ def evaluate(
     ``cause`` names what prompted the evaluation ("event", "timer") for the reasons;
     ``verdicts`` and ``clean`` as for :func:`derive`.
     """
-    new = derive(rules, facts, at, verdicts, clean)
+    tags, lifecycle, segments = _derive(_plan(rules), facts, at, verdicts, clean)
     old = st.derived
-    if new.tags == old.tags and new.lifecycle == old.lifecycle and new.segments == old.segments:
+    if tags == old.tags and lifecycle == old.lifecycle and segments == old.segments:
         return []  # nothing changed: no tag change, and triggers fire only on a change
+    new = Evaluation(tags, lifecycle, segments)
     customer_id = st.customer_id
     out: list[Output] = []
     if customer_id is not None:

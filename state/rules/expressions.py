@@ -160,7 +160,7 @@ class _Compiler(Transformer[Token, Fn]):
     @v_args(inline=True)
     def number(self, tok: Token) -> Fn:
         value = float(tok) if any(c in tok for c in ".eE") else int(tok)
-        return lambda f, n: value
+        return _Value(value)
 
     @v_args(inline=True)
     def duration(self, tok: Token) -> Fn:
@@ -169,8 +169,7 @@ class _Compiler(Transformer[Token, Fn]):
 
     @v_args(inline=True)
     def string(self, tok: Token) -> Fn:
-        value = str(tok)[1:-1]
-        return lambda f, n: value
+        return _Value(str(tok)[1:-1])
 
     def true(self, _: list[Fn]) -> Fn:
         return lambda f, n: True
@@ -274,6 +273,8 @@ def _comparison(op: str, left: Fn, right: Fn) -> Fn:
     if op == "!=":
         return lambda f, n: bool(left(f, n) != right(f, n))
     order = _ORDER[op]
+    if isinstance(right, _Const | _Value) and isinstance(left, _Fact | _Since):
+        return _compare_to_constant(order, left, right.value)
 
     def compare(f: Mapping[str, Any], n: int) -> bool:
         a = left(f, n)
@@ -289,6 +290,48 @@ def _comparison(op: str, left: Fn, right: Fn) -> Fn:
     return compare
 
 
+def _compare_to_constant(order: Callable[[Any, Any], Any], left: _Fact | _Since, b: Any) -> Fn:
+    """:func:`_comparison` of a fact (or ``since(fact)``) with a constant, the common shape
+    (``orders_90d >= 3``, ``since(last_active) <= 30d``), without the calls of its parts:
+    the same value, errors included."""
+    name = left.name
+    if isinstance(left, _Since):
+
+        def since(f: Mapping[str, Any], n: int) -> bool:
+            try:
+                t = f[name]
+            except KeyError:
+                return False
+            if t is None:
+                return False
+            a = n - t  # a TypeError here propagates, as from _Since
+            if b is None:
+                return False
+            try:
+                return bool(order(a, b))
+            except (TypeError, ZeroDivisionError):
+                return False
+
+        return since
+    path = left.path
+
+    def fact(f: Mapping[str, Any], n: int) -> bool:
+        try:
+            a = f[name]
+        except KeyError:
+            return False
+        for key in path:
+            a = a.get(key) if isinstance(a, Mapping) else None
+        if a is None or b is None:
+            return False
+        try:
+            return bool(order(a, b))
+        except (TypeError, ZeroDivisionError):
+            return False
+
+    return fact
+
+
 _ORDER: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -302,6 +345,16 @@ class _Const:
     value: int
 
     def __call__(self, f: Mapping[str, Any], n: int) -> int:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class _Value:
+    """A literal: a number or a string (a duration is a :class:`_Const`)."""
+
+    value: Any
+
+    def __call__(self, f: Mapping[str, Any], n: int) -> Any:
         return self.value
 
 

@@ -188,3 +188,16 @@ def test_peek_reads_the_times_a_timer_needs_without_restoring(event_factory) -> 
         next_deadline(st, CFG),
     )
     assert peek((2, *to_snapshot(st)[1:-2])) is None  # an older layout must be restored
+
+
+def test_seen_ids_pack_as_the_documented_bytes() -> None:
+    # Per id: the 8-byte digest (unsigned) then the 8-byte event time (signed), big-endian,
+    # in the order remembered: the layout existing recovery stores hold.
+    st = CustomerState("c-1")
+    st.seen.ids = {2**64 - 1: -(2**62), 5: T0}
+    packed = to_snapshot(st)[7]
+    assert packed == (
+        (2**64 - 1).to_bytes(8, "big") + (-(2**62)).to_bytes(8, "big", signed=True)
+        + (5).to_bytes(8, "big") + T0.to_bytes(8, "big", signed=True)
+    )  # fmt: skip
+    assert list(from_snapshot(to_snapshot(st)).seen.ids.items()) == list(st.seen.ids.items())

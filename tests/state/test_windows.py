@@ -123,3 +123,19 @@ def test_bucket_totals_match_a_brute_force_sum(events: list[tuple[int, int]],
     assert b.total(now, days) == sum(a for t, a in events if t // DAY >= first)
     assert b.days_with_any(now, days) == len({t // DAY for t, a in events
                                               if t // DAY >= first and a})  # fmt: skip
+
+
+@given(
+    st.dictionaries(st.integers(0, 400), st.integers(0, 5), max_size=40),
+    st.integers(0, 400 * DAY),
+    st.sampled_from([1, 7, 30, 90, 180]),
+)
+def test_bucket_totals_at_any_end_match_a_brute_force_sum(
+    buckets: dict[int, int], end: int, days: int
+) -> None:
+    # Windows ending before, among and after the buckets: some or all of them outside.
+    b = DayBuckets(dict(buckets))
+    first, last = end // DAY - days + 1, end // DAY
+    inside = {d: v for d, v in buckets.items() if first <= d <= last}
+    assert b.total(end, days) == sum(inside.values())
+    assert b.days_with_any(end, days) == sum(1 for v in inside.values() if v)
