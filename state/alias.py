@@ -43,12 +43,12 @@ import json
 from dataclasses import replace
 
 from state.config import ProfileConfig
-from state.events import Event
+from state.events import NO_TIME, Event
 from state.exceptions import StateError
 from state.identity import is_junk
 from state.merge import merge_into
 from state.outputs import CustomerMerge, Erased, Output, Rejected, Resend, stable_id
-from state.profile import CustomerState, apply, is_erasure, reevaluate
+from state.profile import CustomerState, advance, apply, as_of, is_erasure, reevaluate
 from state.snapshot import from_portable, from_snapshot, to_portable, to_snapshot
 
 __all__ = [
@@ -112,7 +112,7 @@ def apply_routed(
         return _redirected(st, ev, resend)
     alias = alias_of(ev)
     if alias is not None and alias[0] == st.key:
-        return _join(st, ev, alias[1], resend)
+        return _join(st, ev, alias[1], cfg, resend)
     if is_handover(ev):
         return _fold(st, ev, cfg)
     return apply(st, ev, cfg)
@@ -132,9 +132,16 @@ def _redirected(st: CustomerState, ev: Event, resend: bool) -> list[Output]:
     return [Resend(replace(ev, customer_id=target, anonymous_id=None, origin=None))]
 
 
-def _join(st: CustomerState, ev: Event, target: str, resend: bool) -> list[Output]:
+def _join(
+    st: CustomerState, ev: Event, target: str, cfg: ProfileConfig, resend: bool
+) -> list[Output]:
     previous = st.key
     out: list[Output] = []
+    if st.erased_at is None and st.watermark != NO_TIME and ev.event_time > as_of(st):
+        # The previous id's moments before the alias happen first, as a timer would have
+        # made them happen live (as in apply): what it owes (an abandoned cart, say) and
+        # the state handed over do not depend on whether its timer fired before the alias.
+        out += advance(st, cfg, ev.event_time - 1)
     moved = st.revision
     if moved and resend:
         handover = Event(

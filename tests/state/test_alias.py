@@ -10,6 +10,8 @@ from typing import Any
 from state import CustomerState, Erased, Event, ProfileConfig, Trigger, view
 from state.alias import HANDOVER_SOURCE, alias_of, apply_routed, route_key
 from state.outputs import CustomerMerge, Output, Resend
+from state.profile import advance
+from state.snapshot import to_snapshot
 from tests.conftest import T0, H
 
 CFG = ProfileConfig()
@@ -172,3 +174,37 @@ def test_erasing_a_merged_away_id_erases_the_customer_it_joined() -> None:
     assert Erased("B", T0 + 2 * H) in out
     assert states["B"].erased_at == T0 + 2 * H
     assert states["B"].revision == 0
+
+
+def test_what_the_previous_id_owes_before_the_alias_does_not_depend_on_its_timer() -> None:
+    """An abandoned cart of A falls due before A's alias. Whether A's timer fired first
+    (a live run) or the alias arrived first (a fast replay), the same abandoned-cart
+    trigger is emitted for A, and B receives the same state."""
+    item = {"product": {"product_id": "p1", "price": 20.0}, "quantity": 1}
+    before = [
+        Event("i1", "identify", T0, T0, customer_id="A", payload={"email": "a@x.example"}),
+        Event(
+            "c1",
+            "cart_item_added",
+            T0 + 60_000,
+            T0 + 60_000,
+            customer_id="A",
+            payload={"item": item},
+        ),
+    ]
+    join = alias("m1", T0 + 3 * H, "A", "B")
+
+    def run(timer_fired: bool) -> tuple[list[Output], dict[str, CustomerState]]:
+        states: dict[str, CustomerState] = {}
+        out = feed(states, before)
+        if timer_fired:
+            out += advance(states["A"], CFG, T0 + 2 * H)  # what the timer does at 2 h
+        return out + feed(states, [join]), states
+
+    fired_first, live = run(timer_fired=True)
+    alias_first, fast = run(timer_fired=False)
+    assert [(t.rule, t.customer_id) for t in alias_first if isinstance(t, Trigger)] == [
+        ("abandoned_cart", "A")
+    ]
+    assert sorted(map(repr, alias_first)) == sorted(map(repr, fired_first))
+    assert to_snapshot(fast["B"]) == to_snapshot(live["B"])
