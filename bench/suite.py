@@ -7,7 +7,8 @@ beside (a) the ceiling and (b) the framework, measured in the same run.
 
 Sections (each also runs alone; see its module):
 
-- throughput, Kafka -> Kafka (``bench.kafka_pipeline``): (a) a confluent-kafka consume ->
+- throughput, Kafka -> Kafka (``bench.kafka_pipeline``), by default 200,000 events of
+  1M Zipf-distributed customers (``bench.workload``): (a) a confluent-kafka consume ->
   produce loop of the same bytes, (b) Bytewax ``KafkaSource -> KafkaSink`` doing no work,
   then cdpflow in-process, ``cdpflow run`` with 1 and 2 processes, ``cdpflow replay``;
 - latency event -> trigger at fixed rates, beside (b)'s latency for the same load;
@@ -74,8 +75,8 @@ def _q(q: list[float] | None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=100_000, help="throughput: events")
-    ap.add_argument("--customers", type=int, default=20_000, help="throughput: Zipf customers")
+    ap.add_argument("--events", type=int, default=200_000, help="throughput: events")
+    ap.add_argument("--customers", type=int, default=1_000_000, help="throughput: Zipf customers")
     ap.add_argument("--rate", type=int, action="append", help="latency: events/s (1000, 5000)")
     ap.add_argument("--latency-seconds", type=int, default=10)
     ap.add_argument("--typical-customers", type=int, default=10_000)
