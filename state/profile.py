@@ -344,17 +344,10 @@ def _evaluate(
     return out
 
 
-_READS_WINDOWS: dict[int, tuple[Rules, bool]] = {}
-
-
+@engine.once_per_rules
 def _reads_windows(rules: Rules) -> bool:
-    """Whether some rule reads a windowed fact (once per rules object)."""
-    found = _READS_WINDOWS.get(id(rules))
-    if found is not None and found[0] is rules:
-        return found[1]
-    reads = not engine.rule_names(rules).isdisjoint(_WINDOWED_FACTS)
-    _READS_WINDOWS[id(rules)] = (rules, reads)  # keeps the rules alive: a process has a few
-    return reads
+    """Whether some rule reads a windowed fact."""
+    return not engine.rule_names(rules).isdisjoint(_WINDOWED_FACTS)
 
 
 def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> int | None:
@@ -744,22 +737,16 @@ def _category_view(
 
 
 _CategoryRules = tuple[tuple[str, CategoryViews, CategoryInterestConfig], ...]
-_CATEGORY_RULES: dict[int, tuple[Rules, _CategoryRules]] = {}
 
 
+@engine.once_per_rules
 def _category_rules(rules: Rules) -> _CategoryRules:
-    """The ``category_views`` triggers of ``rules`` with their window specs, in file order;
-    laid out once per rules object (as :func:`state.rules.engine._plan`)."""
-    found = _CATEGORY_RULES.get(id(rules))
-    if found is not None and found[0] is rules:
-        return found[1]
-    laid = tuple(
+    """The ``category_views`` triggers of ``rules`` with their window specs, in file order."""
+    return tuple(
         (rule, trig, CategoryInterestConfig(trig.threshold, trig.window))
         for rule, trig in rules.triggers.items()
         if isinstance(trig, CategoryViews)
     )
-    _CATEGORY_RULES[id(rules)] = (rules, laid)  # keeps the rules alive: a process has a few
-    return laid
 
 
 def _remember_product(recent: list[tuple[int, str]], t: int, product_id: str) -> None:

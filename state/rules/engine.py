@@ -15,9 +15,9 @@ flow. Each trigger rule has a cooldown per customer.
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from state.outputs import Output, TagChange, Trigger, stable_id
 from state.rules.expressions import Expression
@@ -195,14 +195,29 @@ class _Plan:
     preference_tags: tuple[tuple[str, str], ...]
 
 
-_PLANS: dict[int, tuple[Rules, _Plan]] = {}
+_T = TypeVar("_T")
 
 
+def once_per_rules(build: Callable[[Rules], _T]) -> Callable[[Rules], _T]:
+    """``build(rules)``, computed once per rules object (by identity) and then looked up:
+    for what the hot path derives from the rules alone. The table keeps each rules object
+    alive; a process has a few."""
+    table: dict[int, tuple[Rules, _T]] = {}
+
+    def laid_out(rules: Rules) -> _T:
+        found = table.get(id(rules))
+        if found is not None and found[0] is rules:
+            return found[1]
+        value = build(rules)
+        table[id(rules)] = (rules, value)
+        return value
+
+    return laid_out
+
+
+@once_per_rules
 def _plan(rules: Rules) -> _Plan:
-    """The rules laid out for :func:`derive`, once per rules object."""
-    found = _PLANS.get(id(rules))
-    if found is not None and found[0] is rules:
-        return found[1]
+    """The rules laid out for :func:`derive`."""
     named: list[tuple[str, Expression]] = [(n, r.when) for n, r in rules.tags.items()]
     named += [(s.name, s.when) for s in rules.lifecycle]
     named += [(n, s.when) for n, s in rules.segments.items()]
@@ -212,7 +227,7 @@ def _plan(rules: Rules) -> _Plan:
         steps.append(_Step(i, name, e, e.names - DERIVED_NAMES, derived,
                            e.time_exact and not derived))  # fmt: skip
     n_tags, n_stages = len(rules.tags), len(rules.lifecycle)
-    plan = _Plan(
+    return _Plan(
         tuple(steps[:n_tags]),
         tuple(steps[n_tags : n_tags + n_stages]),
         tuple(steps[n_tags + n_stages :]),
@@ -220,8 +235,6 @@ def _plan(rules: Rules) -> _Plan:
         rules.names,
         tuple(rules.preference_tags.items()),
     )
-    _PLANS[id(rules)] = (rules, plan)  # keeps the rules alive: a process has a few
-    return plan
 
 
 def _holds(
