@@ -90,7 +90,6 @@ def snapshot_sizes(store: Path) -> tuple[list[int], float]:
     """Bytes of the newest snapshot of every key of the store's largest stateful step, and
     the seconds a raw read of every snapshot row takes."""
     sizes: dict[str, list[int]] = {}
-    start = time.perf_counter()
     for part in sorted(store.glob("*.sqlite3")):
         with sqlite3.connect(part) as db:
             rows = db.execute(
@@ -106,7 +105,6 @@ def snapshot_sizes(store: Path) -> tuple[list[int], float]:
             for _ in db.execute("SELECT step_id, state_key, snap_epoch, ser_change FROM snaps"):
                 pass
     raw_s = time.perf_counter() - raw_start
-    del start
     return sorted(max(sizes.values(), key=len)), raw_s
 
 
