@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint bench kafka-start kafka-stop clean
 
-# A fresh venv with the project (editable) and its test tools; redone when pyproject changes.
-$(STAMP): pyproject.toml
+# A fresh venv with the project (editable) and its test tools; redone when pyproject or the
+# compiled collector fast path changes (the install compiles it: hatch_build.py).
+$(STAMP): pyproject.toml hatch_build.py collector/_segment_fast.pyx
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
