@@ -63,7 +63,7 @@ def create_app(
         sink = KafkaSink(settings, on_broker_down=_log_broker_down)
     services = Services(
         settings=settings,
-        normalizer=Normalizer(default_codec(), settings.topics),
+        normalizer=Normalizer(default_codec(), settings.topics, compiled=settings.fast_path),
         sink=sink,
         gate=InFlightGate(
             settings.max_in_flight_bytes, settings.overload_retry_after_s, metrics.in_flight_bytes

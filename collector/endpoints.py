@@ -140,8 +140,12 @@ async def batch(request: Request) -> Response:
                 )
             ]
 
+        # The compiled path takes the usual messages; the rest, invalid ones included,
+        # go to ``mapper``, the reference.
+        fast = s.normalizer.segment_fast
+        done = None if fast is None else fast.encode(items, now, sent_at, context, ip, too_large)
         source = f"http:{request.url.path}"
-        intake = s.normalizer.collect(items, mapper, source_topic=source, now_ms=now)
+        intake = s.normalizer.collect(items, mapper, source_topic=source, now_ms=now, done=done)
         await _store_intake(s, intake, "batch")
     return _batch_response(intake)
 

@@ -22,6 +22,7 @@ from cdpflow.codec import MARKER, AvroCodec
 from cdpflow.errors import EventValidationError
 from cdpflow.json_events import normalize_json
 from cdpflow.settings import Topics
+from collector import fastpath
 from collector.producer import OutMessage
 from flows.dead_letters import DeadLetter, Origin
 
@@ -55,11 +56,14 @@ class Intake:
 class Normalizer:
     """JSON events to ``cdp.Event`` messages for one codec and set of topics."""
 
-    __slots__ = ("_write_event", "codec", "topics")
+    __slots__ = ("_write_event", "codec", "segment_fast", "topics")
 
-    def __init__(self, codec: AvroCodec, topics: Topics) -> None:
+    def __init__(self, codec: AvroCodec, topics: Topics, *, compiled: bool = True) -> None:
         self.codec = codec
         self.topics = topics
+        #: Segment batches mapped and encoded by compiled code (``collector.fastpath``);
+        #: None: all in Python (``compiled=False``, or the extension is not usable).
+        self.segment_fast = fastpath.load(codec, topics.events) if compiled else None
         # Checks each record against cdp.Event while it encodes it (one pass; see
         # avro_writer): the bytes codec.encode would write, with the same header.
         self._write_event = compile_writer(
@@ -86,13 +90,28 @@ class Normalizer:
         return _new_tuple(OutMessage, (self.topics.events, key.encode(), value))
 
     def collect(
-        self, items: Sequence[Any], mapper: ItemMapper, *, source_topic: str, now_ms: int
+        self,
+        items: Sequence[Any],
+        mapper: ItemMapper,
+        *,
+        source_topic: str,
+        now_ms: int,
+        done: list[OutMessage | None] | None = None,
     ) -> Intake:
-        """Map and encode every item; each failure becomes a reject and a dead letter."""
+        """Map and encode every item; each failure becomes a reject and a dead letter.
+
+        ``done``: the items' messages already made by the fast path, ``None`` for those
+        left to ``mapper``."""
+        if done is not None and done.count(None) == 0:
+            return Intake(messages=done, accepted=len(done))  # type: ignore[arg-type]
         out = Intake()
         encode = self.encode_record
         messages = out.messages
         for index, item in enumerate(items):
+            if done is not None and (message := done[index]) is not None:
+                messages.append(message)
+                out.accepted += 1
+                continue
             try:
                 records = mapper(item)
                 if len(records) == 1:  # most items: no list of messages to build

@@ -53,6 +53,10 @@ class CollectorSettings:
     #: Events a key may send at once above its rate (a token bucket's size); from the
     #: environment it defaults to 4 seconds' worth of the rate.
     rate_burst: int = 20_000
+    #: Map the usual Segment batch messages with the compiled fast path
+    #: (``collector/fastpath.py``); False: all in Python, the reference (a switch for
+    #: operators who suspect the compiled code).
+    fast_path: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CollectorSettings:
@@ -86,6 +90,7 @@ class CollectorSettings:
             webhook_tolerance_s=env_int(e, "CDPFLOW_WEBHOOK_TOLERANCE_S", d.webhook_tolerance_s),
             rate_limit_per_s=rate,
             rate_burst=env_int(e, "CDPFLOW_COLLECTOR_RATE_BURST", 4 * rate or d.rate_burst),
+            fast_path=bool(env_int(e, "CDPFLOW_COLLECTOR_FAST_PATH", 1, lower=0, upper=1)),
         )
 
 

@@ -203,6 +203,47 @@ def test_batch_keeps_good_events_and_dead_letters_bad_ones(
     assert letters[1]["seen_at"].timestamp() * 1000 == NOW_MS
 
 
+def test_a_batch_gets_the_same_answer_and_messages_with_or_without_the_fast_path(
+    client_factory: Callable[..., TestClient], sink: RecordingSink
+) -> None:
+    """The compiled path (``fast_path``) is an optimisation of the Python one: for a batch
+    mixing what it takes and what it leaves to Python (valid and invalid), the answer and
+    every message, in order, are the same as with it switched off."""
+    batch = [
+        track(messageId="fast-0", timestamp="2026-01-01T00:00:00.250Z"),
+        {"type": "identify", "userId": "c-2", "messageId": "py-1", "traits": {"plan": 1}},
+        track(messageId="bad-2", userId=None),  # no identity: a dead letter
+        {**track(messageId="fast-3", event="Email Opened"), "anonymousId": "a-3"},
+        track(messageId="big-4", properties={"product_id": "p", "blob": "y" * 33_000}),
+        track(messageId="py-5", userId=5),  # a number: the Python path takes it
+        {"type": "page", "anonymousId": "a-6", "messageId": "fast-6", "name": "Home"},
+        track(messageId="fast-7", event="Wishlist", properties={"n": [1, 2.5]}),
+    ]
+    body = {"batch": batch, "sentAt": "2026-01-01T00:00:01Z", "context": {"locale": "de"}}
+    answers, sent = [], []
+    for fast_path in (True, False):
+        sink.sent.clear()
+        client = client_factory(fast_path=fast_path)
+        assert (client.app.state.services.normalizer.segment_fast is not None) is fast_path
+        answers.append(client.post("/v1/batch", json=body, headers=basic()).json())
+        sent.append(list(sink.sent))
+    assert answers[0] == answers[1]
+    assert answers[0]["accepted"] == 6
+    assert [r["index"] for r in answers[0]["rejected"]] == [2, 4]
+    assert sent[0] == sent[1]
+    dead, events = "cdp.events.dlq", "cdp.events"
+    assert [(m.topic, m.key) for m in sent[0]] == [
+        (events, b"c-1"),
+        (events, b"c-2"),
+        (dead, None),
+        (events, b"c-1"),
+        (dead, b"c-1"),
+        (events, b"5"),
+        (events, b"a-6"),
+        (events, b"c-1"),
+    ]
+
+
 def test_broker_unavailable_is_503_with_retry_after(
     client: TestClient, sink: RecordingSink
 ) -> None:

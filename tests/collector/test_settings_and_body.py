@@ -20,6 +20,7 @@ def test_defaults_reuse_the_project_topics_and_kafka_address() -> None:
     assert s.bootstrap_servers == "127.0.0.1:9092"
     assert [k.reveal() for k in s.write_keys] == ["k1", "k2"]
     assert (s.max_event_bytes, s.max_batch_bytes) == (32 * 1024, 500 * 1024)
+    assert s.fast_path is True
 
 
 def test_topics_and_limits_are_overridable() -> None:
@@ -32,12 +33,14 @@ def test_topics_and_limits_are_overridable() -> None:
             "CDPFLOW_COLLECTOR_PORT": "9000",
             "CDPFLOW_CORS_ORIGINS": "https://a.example, https://b.example",
             "CDPFLOW_COLLECTOR_PRODUCE_TIMEOUT_MS": "2500",
+            "CDPFLOW_COLLECTOR_FAST_PATH": "0",
         }
     )
     assert (s.topics.events, s.topics.dead_letters, s.bootstrap_servers) == ("ev", "dl", "b:1")
     assert s.port == 9000
     assert s.cors_origins == ("https://a.example", "https://b.example")
     assert s.produce_timeout_ms == 2500
+    assert s.fast_path is False
 
 
 def test_secrets_from_files_and_per_source_webhooks(tmp_path: Path) -> None:
@@ -74,6 +77,7 @@ def test_secrets_from_files_and_per_source_webhooks(tmp_path: Path) -> None:
             {"CDPFLOW_WRITE_KEYS": "k", "CDPFLOW_COLLECTOR_MAX_IN_FLIGHT_BYTES": "10"},
             "CDPFLOW_COLLECTOR_MAX_IN_FLIGHT_BYTES",
         ),
+        ({"CDPFLOW_WRITE_KEYS": "k", "CDPFLOW_COLLECTOR_FAST_PATH": "yes"}, "FAST_PATH"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], named: str) -> None:
