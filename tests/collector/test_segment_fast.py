@@ -25,6 +25,7 @@ from cdpflow.errors import EventValidationError
 from cdpflow.json_events import parse_time
 from cdpflow.settings import Topics
 from collector import fastpath
+from collector.endpoints import _batch_time  # what the endpoint passes as batch_sent_at
 from collector.intake import Normalizer
 from collector.producer import OutMessage
 from collector.segment import EMAIL_ACTIONS, segment_to_record
@@ -623,16 +624,6 @@ def messages(draw: st.DrawFn) -> Any:
     ):
         _mutate(message, path, value)
     return json_round_trip(message)
-
-
-def _batch_time(value: Any) -> Any:
-    """What the endpoint passes as ``batch_sent_at``: parsed once, else left as it was."""
-    if value is None:
-        return None
-    try:
-        return parse_time(value, "sentAt")
-    except EventValidationError:
-        return value
 
 
 _BATCH_SENT_AT = st.one_of(
