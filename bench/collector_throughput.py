@@ -18,6 +18,10 @@ creates uuid-named topics and deletes them afterwards.
   idempotent producer id, about half a second here, which earlier versions of this
   benchmark counted in the ceiling (36,000 events/s for 20,000 events instead of ~150,000).
 
+- **no Kafka**: the same load on the collector app with a sink that discards the
+  messages (``bench.collector_no_kafka``): what HTTP, JSON parsing and mapping alone
+  allow one process, beside the ceiling of producing alone.
+
 The load generator is a minimal asyncio HTTP client so that it takes little of the CPU the
 collector and the broker share on a small machine. The end offsets of the topic are
 checked against the number of events answered 200.
@@ -164,6 +168,7 @@ def run_collector(
     port: int,
     workers: int = 1,
     profile: str | None = None,
+    module: str = "collector.main",
 ) -> dict[str, float]:
     env = {
         **os.environ,
@@ -175,8 +180,9 @@ def run_collector(
         # but far above what one process takes.
         "CDPFLOW_COLLECTOR_RATE_LIMIT": "10000000",
     }
-    command = [sys.executable, "-m", "collector.main", "--port", str(port)]
-    command += ["--log-level", "warning", "--workers", str(workers)]
+    command = [sys.executable, "-m", module, "--port", str(port)]
+    if module == "collector.main":
+        command += ["--log-level", "warning", "--workers", str(workers)]
     # Our own interpreter and module, no shell.
     proc = subprocess.Popen(command, env=env)  # noqa: S603
     try:
@@ -343,6 +349,17 @@ def main() -> None:
             args.profile,
         )
         stored = end_offsets(bootstrap, topics.events)
+        # The same load on a collector that discards instead of producing: what HTTP, JSON
+        # and mapping alone allow one process (bench/collector_no_kafka.py).
+        alone = run_collector(
+            bootstrap,
+            topics,
+            msgs,
+            args.batch,
+            args.connections,
+            args.port + 1,
+            module="bench.collector_no_kafka",
+        )
     finally:
         admin.delete_topics(names)
     print(
@@ -358,6 +375,10 @@ def main() -> None:
         f"{result['p99']:.1f} |"
     )
     print(
+        f"| collector `/v1/batch`, events discarded instead of produced (no Kafka) | "
+        f"{alone['rate']:,.0f} | {alone['p50']:.1f} | {alone['p99']:.1f} |"
+    )
+    print(
         f"collector / ceiling: {result['rate'] / ceiling:.0%}; stored in topic: {stored:,} "
         f"of {len(msgs):,} answered 200"
     )
@@ -366,7 +387,8 @@ def main() -> None:
         print(
             f"collector: {result['cpu_us']:.0f} µs of CPU per event (all threads); "
             f"{loops} ran {result['loop_cpu_s']:.2f} s and waited "
-            f"{result['loop_wait_s']:.2f} s for a CPU in {result['elapsed']:.2f} s"
+            f"{result['loop_wait_s']:.2f} s for a CPU in {result['elapsed']:.2f} s; "
+            f"without Kafka {alone['cpu_us']:.0f} µs"
         )
 
 
