@@ -26,7 +26,15 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel" or os.environ.get("CDPFLOW_SKIP_COMPILE") == "1":
             return
-        built = compile_extensions(Path(self.root))
+        try:
+            built = compile_extensions(Path(self.root))
+        except Exception as exc:  # setuptools raises its own error classes; name the way out
+            raise RuntimeError(
+                "compiling the collector's fast path (collector/_segment_fast.pyx) failed: "
+                f"{str(exc).rstrip('.')}. Install a C compiler and Python's headers (Debian: "
+                "gcc, python3-dev), or set CDPFLOW_SKIP_COMPILE=1 to install without it (the "
+                "collector then maps every message in Python)."
+            ) from exc
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
         if version != "editable":  # an editable install imports them from the source tree
@@ -40,10 +48,7 @@ def compile_extensions(root: Path) -> list[Path]:
     from Cython.Build import cythonize
     from setuptools import Distribution, Extension
 
-    modules = [
-        Extension(name, [str(root / source)], extra_compile_args=["-O2"])
-        for name, source in EXTENSIONS.items()
-    ]
+    modules = [Extension(name, [str(root / source)]) for name, source in EXTENSIONS.items()]
     cwd = os.getcwd()
     os.chdir(root)  # build_ext --inplace writes relative to the working directory
     try:
