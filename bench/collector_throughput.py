@@ -97,6 +97,50 @@ def messages(n: int, seed: int = 1) -> list[dict[str, Any]]:
     return out
 
 
+#: ``--mix shop``: a storefront's calls, by share (the rest of the shape as in ``messages``).
+SHOP_MIX = (
+    ("Product Viewed", 0.40),
+    ("page", 0.20),
+    ("Product Added", 0.08),
+    ("Product Removed", 0.02),
+    ("Email Opened", 0.06),
+    ("Email Link Clicked", 0.04),
+    ("identify", 0.08),
+    ("Checkout Started", 0.05),
+    ("Order Completed", 0.04),
+    ("Wished", 0.03),
+)
+
+
+def shop_messages(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """``messages`` reshaped into a storefront's mix (:data:`SHOP_MIX`): page views,
+    sign-ins (``identify``), email engagement, checkouts and orders beside the product
+    events. Identify, checkouts and orders are mapped by the Python path."""
+    rng = random.Random(seed + 1)
+    kinds, weights = zip(*SHOP_MIX, strict=True)
+    out = []
+    for message in messages(n, seed):
+        kind = rng.choices(kinds, weights)[0]
+        props = message["properties"]
+        if kind == "page":
+            message.update(type="page", name="Category", properties={"path": "/c/shoes"})
+            del message["event"]
+        elif kind == "identify":
+            traits = {"email": f"{message['userId']}@example.com", "firstName": "Ada"}
+            message.update(type="identify", traits=traits)
+            del message["event"], message["properties"]
+        elif kind in ("Checkout Started", "Order Completed"):
+            line = {**props, "quantity": 1}
+            order = {"order_id": f"o-{message['messageId']}", "total": 49.0, "products": [line]}
+            message.update(event=kind, properties=order)
+        elif kind.startswith("Email"):
+            message.update(event=kind, properties={"campaign_id": "wk-48", "email_id": "e-1"})
+        else:
+            message["event"] = kind
+        out.append(message)
+    return out
+
+
 def _iso(when: datetime) -> str:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -320,6 +364,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--batch", type=int, default=100)
+    p.add_argument(
+        "--mix",
+        choices=("views", "shop"),
+        default="views",
+        help="views: product views, cart adds, custom events; shop: a storefront's mix",
+    )
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--port", type=int, default=18080)
     p.add_argument("--workers", type=int, default=1, help="collector processes on the port")
@@ -336,7 +386,7 @@ def main() -> None:
     for future in admin.create_topics([NewTopic(t, 4, 1) for t in names]).values():
         future.result(timeout=30)
     try:
-        msgs = messages(args.events)
+        msgs = (messages if args.mix == "views" else shop_messages)(args.events)
         ceiling = run_ceiling(bootstrap, ceiling_topic, msgs)
         result = run_collector(
             bootstrap,
@@ -363,7 +413,8 @@ def main() -> None:
     finally:
         admin.delete_topics(names)
     print(
-        f"{args.events:,} events, batches of {args.batch}, {args.connections} connections, "
+        f"{args.events:,} events ({args.mix}), batches of {args.batch}, "
+        f"{args.connections} connections, "
         f"{args.workers} collector process{'es' if args.workers > 1 else ''}; "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
