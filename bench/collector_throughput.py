@@ -115,7 +115,7 @@ SHOP_MIX = (
 def shop_messages(n: int, seed: int = 1) -> list[dict[str, Any]]:
     """``messages`` reshaped into a storefront's mix (:data:`SHOP_MIX`): page views,
     sign-ins (``identify``), email engagement, checkouts and orders beside the product
-    events. Identify, checkouts and orders are mapped by the Python path."""
+    events."""
     rng = random.Random(seed + 1)
     kinds, weights = zip(*SHOP_MIX, strict=True)
     out = []

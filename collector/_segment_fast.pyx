@@ -4,12 +4,14 @@
 ``collector.segment.segment_to_record`` followed by the compiled Avro writer cost about
 20 µs per event in CPython, most of the collector's time. This module does the same
 mapping and encoding for the messages SDKs usually send (``track`` of the e-commerce
-views and cart events, email events and custom events; ``page`` and ``screen``) in one
-pass over the parsed JSON, writing the Avro body into one C buffer.
+views, cart events, checkouts and orders, email events and custom events; ``page``,
+``screen`` and ``identify``) in one pass over the parsed JSON, writing the Avro body into
+one C buffer.
 
 It is not a second implementation of the rules: every message it is not sure about
-(another call type, an order, an id that is a number, a time not in the SDKs' form, any
-value that would be an error...) comes back as ``None`` and is mapped by the Python code,
+(``group``, ``alias``, forms, a sign-up date, an order total to compute, an id that is a
+number, a time not in the SDKs' form, any value that would be an error...) comes back as
+``None`` and is mapped by the Python code,
 which stays the reference and the only place errors are made. For the messages it takes,
 the bytes are those of the Python path (``tests/collector/test_segment_fast.py`` checks
 it with hypothesis). It is written for one version of ``cdp.Event``: ``SCHEMA_FINGERPRINT``
@@ -37,15 +39,21 @@ cdef extern from "Python.h":
 
 # cdp.EventType symbols and cdp.Event payload branches, in schema order.
 cdef enum:
+    T_IDENTIFY = 0
     T_PAGE_VIEWED = 1
     T_PRODUCT_VIEWED = 2
     T_CART_ITEM_ADDED = 3
     T_CART_ITEM_REMOVED = 4
+    T_CHECKOUT_STARTED = 5
+    T_ORDER_COMPLETED = 6
     T_EMAIL_EVENT = 7
     T_CUSTOM = 10
+    P_IDENTIFY = 0
     P_PAGE_VIEWED = 1
     P_PRODUCT_VIEWED = 2
     P_CART_ITEM_CHANGED = 3
+    P_CHECKOUT_STARTED = 4
+    P_ORDER_COMPLETED = 5
     P_EMAIL_EVENT = 6
     P_CUSTOM = 9
 
@@ -68,9 +76,9 @@ _TRACK_TYPES = {
     "Product Viewed": T_PRODUCT_VIEWED,
     "Product Added": T_CART_ITEM_ADDED,
     "Product Removed": T_CART_ITEM_REMOVED,
+    "Checkout Started": T_CHECKOUT_STARTED,
+    "Order Completed": T_ORDER_COMPLETED,
     # Typed events this module leaves to the Python path.
-    "Checkout Started": -1,
-    "Order Completed": -1,
     "Form Submitted": -1,
 }
 _LIBRARY_SOURCES = {
@@ -80,6 +88,12 @@ _LIBRARY_SOURCES = {
     "analytics-android": "android",
 }
 _UTM = ("source", "medium", "name", "term", "content")
+#: Identify traits with a field of their own (``segment._IDENTIFY_TRAITS``); the rest go to
+#: the traits map.
+_IDENTIFY_TRAITS = frozenset(
+    ("email", "firstName", "first_name", "lastName", "last_name", "age", "address",
+     "createdAt", "created_at")
+)
 _dumps = orjson.dumps
 _tuple_new = tuple.__new__
 
@@ -204,6 +218,24 @@ cdef object _opt_text(object value):
     raise Slow()
 
 
+cdef object _first(dict d, str key, str second, str third=None):
+    """``d.get(key, d.get(second, d.get(third)))``: the first key present, even if null."""
+    if key in d:
+        return d[key]
+    if second in d or third is None:
+        return _get(d, second)
+    return _get(d, third)
+
+
+cdef object _number(object value):
+    """``segment._number`` for numbers; a string (``float()``'s to judge) is Slow."""
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    raise Slow()
+
+
 cdef object _ident(object value):
     """``userId`` / ``anonymousId``: a non-empty string, or None when absent or empty."""
     if type(value) is str:
@@ -313,6 +345,9 @@ cdef class FastBatch:
                 raise Slow()
         elif call == "page" or call == "screen":
             event_type = T_PAGE_VIEWED
+            name = None
+        elif call == "identify":
+            event_type = T_IDENTIFY
             name = None
         else:
             raise Slow()
@@ -440,6 +475,40 @@ cdef class FastBatch:
             out.opt_string(path)
             out.opt_string(title)
             out.opt_string(session_id)
+        elif event_type == T_IDENTIFY:
+            self._identify_payload(message)
+        elif event_type == T_CHECKOUT_STARTED:
+            value = _first(props, "value", "revenue", "total")
+            checkout_id = _opt_text(_first(props, "checkout_id", "order_id"))
+            cart_id = _opt_text(_get(props, "cart_id"))
+            currency = _opt_text(_get(props, "currency"))
+            out.long(P_CHECKOUT_STARTED)
+            out.opt_string(checkout_id)
+            out.opt_string(cart_id)
+            self._line_items(props)
+            if value is None:
+                out.byte(0)
+            else:
+                out.byte(2)
+                out.double(_number(value))
+            out.opt_string(currency)
+        elif event_type == T_ORDER_COMPLETED:
+            order_id = _opt_text(_get(props, "order_id"))
+            total = _first(props, "total", "revenue")
+            if order_id is None or total is None:  # a missing id, or a total to compute
+                raise Slow()
+            currency = _opt_text(_get(props, "currency"))
+            discount = _get(props, "discount")
+            out.long(P_ORDER_COMPLETED)
+            out.string(<str>order_id)
+            self._line_items(props)
+            out.double(_number(total))
+            out.opt_string(currency)
+            if discount is None:
+                out.byte(0)
+            else:
+                out.byte(2)
+                out.double(_number(discount))
         else:
             out.long(P_CUSTOM)
             out.string(<str>name)
@@ -450,6 +519,71 @@ cdef class FastBatch:
             self.message_type,
             (self.topic, PyUnicode_AsUTF8String(key), PyBytes_FromStringAndSize(out.data, out.size)),
         )
+
+    cdef int _identify_payload(self, dict message) except -1:
+        """``cdp.Identify`` (``segment._identify``); traits with a sign-up date are Slow
+        (dates are the Python path's)."""
+        cdef _Buffer out = self.out
+        cdef dict traits, address
+        cdef object own_context = _get(message, "context")  # not merged with the batch's
+        cdef object age
+        in_context = _object(
+            _get(<dict>own_context, "traits") if type(own_context) is dict else None
+        )
+        traits = {**in_context, **_object(_get(message, "traits"))}
+        if "createdAt" in traits or "created_at" in traits:
+            raise Slow()
+        address = _object(_get(traits, "address"))
+        email = _opt_text(_get(traits, "email"))
+        first_name = _opt_text(_first(traits, "firstName", "first_name"))
+        last_name = _opt_text(_first(traits, "lastName", "last_name"))
+        age = _get(traits, "age")
+        if age is not None and (type(age) is not int or not (INT32_MIN <= age <= INT32_MAX)):
+            raise Slow()
+        out.long(P_IDENTIFY)
+        out.opt_string(email)
+        out.opt_string(first_name)
+        out.opt_string(last_name)
+        out.byte(0)  # signup_date: none (see above)
+        if age is None:
+            out.byte(0)
+        else:
+            out.byte(2)
+            out.long(<int64_t>age)
+        if address:
+            country = _opt_text(_get(address, "country"))
+            region = _opt_text(_get(address, "state"))
+            city = _opt_text(_get(address, "city"))
+            out.byte(2)
+            out.opt_string(country)
+            out.opt_string(region)
+            out.opt_string(city)
+        else:
+            out.byte(0)
+        out.text_map({k: v for k, v in traits.items() if k not in _IDENTIFY_TRAITS})
+        return 0
+
+    cdef int _line_items(self, dict p) except -1:
+        """``array<cdp.LineItem>`` of ``properties.products`` (``segment._line_items``)."""
+        cdef _Buffer out = self.out
+        cdef object products = _get(p, "products")
+        cdef object item
+        if products is None:
+            return out.byte(0)
+        if type(products) is not list:  # the Python path also takes other falsy values
+            raise Slow()
+        if not products:
+            return out.byte(0)
+        out.long(len(<list>products))
+        for item in <list>products:
+            if type(item) is not dict:
+                raise Slow()
+            quantity = (<dict>item).get("quantity", 1)
+            if type(quantity) is not int or not (INT32_MIN <= quantity <= INT32_MAX):
+                raise Slow()
+            self._product(<dict>item)
+            out.long(<int64_t>quantity)
+        return out.byte(0)
 
     cdef int _product(self, dict p) except -1:
         """``cdp.Product`` of e-commerce properties (``segment._product``)."""

@@ -508,7 +508,10 @@ def _date(value: Any, field: str) -> str:
         except ValueError:
             pass
     ms = parse_time(value, field)
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
+    except (ValueError, OverflowError, OSError):  # beyond datetime's years 1-9999
+        raise EventValidationError("invalid_field", f"{field}: date out of range") from None
 
 
 def _text_map(values: Json, field: str) -> dict[str, str]:
