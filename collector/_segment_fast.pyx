@@ -175,6 +175,13 @@ cdef class _Buffer:
             bits >>= 8
         return 0
 
+    cdef int opt_double(self, object value) except -1:
+        """``["null", "double"]`` of a JSON number (``_number``)."""
+        if value is None:
+            return self.byte(0)
+        self.byte(2)
+        return self.double(_number(value))
+
     cdef int opt_string(self, object value) except -1:
         """``["null", "string"]``: index 0, or index 1 (zig-zag 2) and the string."""
         if value is None:
@@ -227,13 +234,12 @@ cdef object _first(dict d, str key, str second, str third=None):
     return _get(d, third)
 
 
-cdef object _number(object value):
-    """``segment._number`` for numbers; a string (``float()``'s to judge) is Slow."""
-    if type(value) is float:
-        return value
-    if type(value) is int:
-        return float(value)
-    raise Slow()
+cdef double _number(object value) except? -1:
+    """``segment._number`` for JSON numbers; a string, which ``float()`` would judge, is
+    Slow."""
+    if type(value) is not float and type(value) is not int:
+        raise Slow()
+    return <double>value  # PyFloat_AsDouble: float(value), rounded as float() rounds
 
 
 cdef object _ident(object value):
@@ -486,11 +492,7 @@ cdef class FastBatch:
             out.opt_string(checkout_id)
             out.opt_string(cart_id)
             self._line_items(props)
-            if value is None:
-                out.byte(0)
-            else:
-                out.byte(2)
-                out.double(_number(value))
+            out.opt_double(value)
             out.opt_string(currency)
         elif event_type == T_ORDER_COMPLETED:
             order_id = _opt_text(_get(props, "order_id"))
@@ -504,11 +506,7 @@ cdef class FastBatch:
             self._line_items(props)
             out.double(_number(total))
             out.opt_string(currency)
-            if discount is None:
-                out.byte(0)
-            else:
-                out.byte(2)
-                out.double(_number(discount))
+            out.opt_double(discount)
         else:
             out.long(P_CUSTOM)
             out.string(<str>name)
@@ -602,18 +600,10 @@ cdef class FastBatch:
         category = _opt_text(_get(p, "category"))
         currency = _opt_text(_get(p, "currency"))
         price = _get(p, "price")
-        if price is not None and type(price) is not float:
-            if type(price) is not int:
-                raise Slow()
-            price = float(price)
         out.string(<str>product_id)
         out.opt_string(name)
         out.opt_string(category)
-        if price is None:
-            out.byte(0)
-        else:
-            out.byte(2)
-            out.double(<double>price)
+        out.opt_double(price)
         out.opt_string(currency)
         return 0
 
