@@ -11,11 +11,13 @@ one C buffer.
 It is not a second implementation of the rules: every message it is not sure about
 (``group``, ``alias``, forms, a sign-up date, an order total to compute, an id that is a
 number, a time not in the SDKs' form, any value that would be an error...) comes back as
-``None`` and is mapped by the Python code,
-which stays the reference and the only place errors are made. For the messages it takes,
-the bytes are those of the Python path (``tests/collector/test_segment_fast.py`` checks
-it with hypothesis). It is written for one version of ``cdp.Event``: ``SCHEMA_FINGERPRINT``
-is compared with the codec's when it is loaded (``collector.fastpath``).
+``None`` and is mapped by the Python code, which stays the reference and the only place
+errors are made. Its tables (e-commerce and email event names, library sources, identify
+traits, the minute memo of device times) are ``collector.segment``'s own, handed to
+:class:`FastBatch`. For the messages it takes, the bytes are those of the Python path
+(``tests/collector/test_segment_fast.py`` checks it with hypothesis). It is written for
+one version of ``cdp.Event``: ``SCHEMA_FINGERPRINT`` is compared with the codec's when it
+is loaded (``collector.fastpath``).
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -63,37 +65,17 @@ cdef int64_t INT32_MAX = 2147483647
 #: the Python path, so that the skew arithmetic below cannot overflow 64 bits.
 cdef int64_t TIME_BOUND = 9007199254740992
 
-_EMAIL_ACTIONS = {
-    "Email Delivered": 0,
-    "Email Opened": 1,
-    "Email Link Clicked": 2,
-    "Email Bounced": 3,
-    "Unsubscribed": 4,
-    "Email Unsubscribed": 4,
-    "Email Marked as Spam": 5,
-}
+#: The symbols of ``cdp.EmailAction``, in schema order (its index is what is written).
+_EMAIL_ACTION_SYMBOLS = ("delivered", "opened", "clicked", "bounced", "unsubscribed", "other")
+#: The e-commerce events of ``segment.TRACK_EVENTS`` this module writes; the others (e.g.
+#: forms) are the Python path's.
 _TRACK_TYPES = {
     "Product Viewed": T_PRODUCT_VIEWED,
     "Product Added": T_CART_ITEM_ADDED,
     "Product Removed": T_CART_ITEM_REMOVED,
     "Checkout Started": T_CHECKOUT_STARTED,
     "Order Completed": T_ORDER_COMPLETED,
-    # Typed events this module leaves to the Python path.
-    "Form Submitted": -1,
 }
-_LIBRARY_SOURCES = {
-    "analytics.js": "web",
-    "cdpflow.js": "web",
-    "analytics-ios": "ios",
-    "analytics-android": "android",
-}
-_UTM = ("source", "medium", "name", "term", "content")
-#: Identify traits with a field of their own (``segment._IDENTIFY_TRAITS``); the rest go to
-#: the traits map.
-_IDENTIFY_TRAITS = frozenset(
-    ("email", "firstName", "first_name", "lastName", "last_name", "age", "address",
-     "createdAt", "created_at")
-)
 _dumps = orjson.dumps
 _tuple_new = tuple.__new__
 
@@ -242,6 +224,13 @@ cdef double _number(object value) except? -1:
     return <double>value  # PyFloat_AsDouble: float(value), rounded as float() rounds
 
 
+cdef int64_t _int32(object value) except? -1:
+    """An Avro ``int`` of a JSON whole number (``segment._int``); anything else is Slow."""
+    if type(value) is not int or not (INT32_MIN <= value <= INT32_MAX):
+        raise Slow()
+    return <int64_t>value
+
+
 cdef object _ident(object value):
     """``userId`` / ``anonymousId``: a non-empty string, or None when absent or empty."""
     if type(value) is str:
@@ -271,24 +260,36 @@ cdef int _digits(const char* s, int count) noexcept:
 
 
 cdef class FastBatch:
-    """Encodes the messages of a batch as ``message_type`` tuples (topic, key, value);
-    ``minutes`` and ``minute`` are ``collector.segment``'s memo of minute starts and the
-    function that fills it."""
+    """Encodes the messages of a batch as ``message_type`` tuples (topic, key, value), by
+    the tables of ``segment`` (the module ``collector.segment``)."""
 
     cdef _Buffer out
     cdef bytes header
     cdef str topic
-    cdef dict minutes
-    cdef object minute
     cdef object message_type
+    cdef dict minutes  # segment._MINUTES, filled by segment._minute
+    cdef object minute
+    cdef dict email_actions  # event name -> cdp.EmailAction index
+    cdef frozenset typed_events
+    cdef dict library_sources
+    cdef tuple utm
+    cdef frozenset identify_traits
 
-    def __init__(self, str topic, bytes header, dict minutes, minute, message_type):
+    def __init__(self, str topic, bytes header, message_type, segment):
         self.out = _Buffer()
         self.topic = topic
         self.header = header
-        self.minutes = minutes
-        self.minute = minute
         self.message_type = message_type
+        self.minutes = segment._MINUTES
+        self.minute = segment._minute
+        self.email_actions = {
+            name: _EMAIL_ACTION_SYMBOLS.index(action)
+            for name, action in segment.EMAIL_ACTIONS.items()
+        }
+        self.typed_events = frozenset(segment.TRACK_EVENTS)
+        self.library_sources = dict(segment._LIBRARY_SOURCES)
+        self.utm = tuple(segment._UTM)
+        self.identify_traits = frozenset(segment._IDENTIFY_TRAITS)
 
     def encode(
         self,
@@ -323,13 +324,13 @@ cdef class FastBatch:
         object batch_context,
         object client_ip,
     ):
-        cdef dict message, context, props, page, library, campaign
+        cdef dict message, context, props, page, campaign
         cdef object call, customer_id, anonymous_id, event_id, sent_at, original, name
         cdef object url, referrer, ip, library_name, source, key, found
         cdef PyObject* given
         cdef int64_t sent_ms = 0, device_ms, event_time
         cdef bint has_sent = False
-        cdef int event_type, branch
+        cdef int event_type
         cdef _Buffer out = self.out
 
         if type(item) is not dict or received_at > TIME_BOUND or received_at < -TIME_BOUND:
@@ -343,12 +344,12 @@ cdef class FastBatch:
             found = _get(_TRACK_TYPES, name)
             if found is not None:
                 event_type = found
-            elif name in _EMAIL_ACTIONS:
+            elif name in self.typed_events:  # typed, but not here: e.g. a form
+                raise Slow()
+            elif name in self.email_actions:
                 event_type = T_EMAIL_EVENT
             else:
                 event_type = T_CUSTOM
-            if event_type < 0:
-                raise Slow()
         elif call == "page" or call == "screen":
             event_type = T_PAGE_VIEWED
             name = None
@@ -411,7 +412,7 @@ cdef class FastBatch:
         if type(found) is dict:
             library_name = _get(<dict>found, "name")
         if type(library_name) is str and PyUnicode_GET_LENGTH(library_name) > 0:
-            source = _get(_LIBRARY_SOURCES, library_name)
+            source = _get(self.library_sources, library_name)
             if source is None:
                 source = "segment:" + (<str>library_name)[:64]
         out.string(<str>source)
@@ -444,7 +445,7 @@ cdef class FastBatch:
         if type(found) is dict:
             campaign = <dict>found
             out.byte(2)
-            for utm in _UTM:
+            for utm in self.utm:
                 out.opt_string(_text_or_none(_get(campaign, utm)))
         else:
             out.byte(0)
@@ -457,19 +458,15 @@ cdef class FastBatch:
             out.opt_string(session_id)
         elif event_type == T_CART_ITEM_ADDED or event_type == T_CART_ITEM_REMOVED:
             cart_id = _opt_text(_get(props, "cart_id"))
-            quantity = props.get("quantity", 1)
-            if type(quantity) is not int or not (INT32_MIN <= quantity <= INT32_MAX):
-                raise Slow()
             out.long(P_CART_ITEM_CHANGED)
             out.opt_string(cart_id)
-            self._product(props)
-            out.long(<int64_t>quantity)
+            self._line_item(props)
         elif event_type == T_EMAIL_EVENT:
             campaign_id = _opt_text(_get(props, "campaign_id"))
             email_id = _opt_text(_get(props, "email_id"))
             link_url = _opt_text(_get(props, "link_url"))
             out.long(P_EMAIL_EVENT)
-            out.long(<int64_t>_EMAIL_ACTIONS[name])
+            out.long(<int64_t>self.email_actions[name])
             out.opt_string(campaign_id)
             out.opt_string(email_id)
             out.opt_string(link_url)
@@ -536,8 +533,8 @@ cdef class FastBatch:
         first_name = _opt_text(_first(traits, "firstName", "first_name"))
         last_name = _opt_text(_first(traits, "lastName", "last_name"))
         age = _get(traits, "age")
-        if age is not None and (type(age) is not int or not (INT32_MIN <= age <= INT32_MAX)):
-            raise Slow()
+        if age is not None:
+            age = _int32(age)
         out.long(P_IDENTIFY)
         out.opt_string(email)
         out.opt_string(first_name)
@@ -547,7 +544,7 @@ cdef class FastBatch:
             out.byte(0)
         else:
             out.byte(2)
-            out.long(<int64_t>age)
+            out.long(age)
         if address:
             country = _opt_text(_get(address, "country"))
             region = _opt_text(_get(address, "state"))
@@ -558,7 +555,7 @@ cdef class FastBatch:
             out.opt_string(city)
         else:
             out.byte(0)
-        out.text_map({k: v for k, v in traits.items() if k not in _IDENTIFY_TRAITS})
+        out.text_map({k: v for k, v in traits.items() if k not in self.identify_traits})
         return 0
 
     cdef int _line_items(self, dict p) except -1:
@@ -576,12 +573,14 @@ cdef class FastBatch:
         for item in <list>products:
             if type(item) is not dict:
                 raise Slow()
-            quantity = (<dict>item).get("quantity", 1)
-            if type(quantity) is not int or not (INT32_MIN <= quantity <= INT32_MAX):
-                raise Slow()
-            self._product(<dict>item)
-            out.long(<int64_t>quantity)
+            self._line_item(<dict>item)
         return out.byte(0)
+
+    cdef int _line_item(self, dict p) except -1:
+        """``cdp.LineItem``: the product and its quantity (``segment._line_item``)."""
+        cdef int64_t quantity = _int32(p.get("quantity", 1))
+        self._product(p)
+        return self.out.long(quantity)
 
     cdef int _product(self, dict p) except -1:
         """``cdp.Product`` of e-commerce properties (``segment._product``)."""

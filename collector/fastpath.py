@@ -48,10 +48,6 @@ def load(codec: AvroCodec, topic: str) -> SegmentFastPath | None:
         _log.warning("collector fast path written for another cdp.Event schema; mapping in Python")
         return None
     fast: SegmentFastPath = _segment_fast.FastBatch(
-        topic,
-        MARKER + fingerprint,
-        segment._MINUTES,
-        segment._minute,
-        OutMessage,
+        topic, MARKER + fingerprint, OutMessage, segment
     )
     return fast
