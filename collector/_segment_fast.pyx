@@ -274,6 +274,7 @@ cdef class FastBatch:
     cdef dict library_sources
     cdef tuple utm
     cdef frozenset identify_traits
+    cdef frozenset identity_events  # track names a public key may not send
 
     def __init__(self, str topic, bytes header, message_type, segment):
         self.out = _Buffer()
@@ -290,6 +291,7 @@ cdef class FastBatch:
         self.library_sources = dict(segment._LIBRARY_SOURCES)
         self.utm = tuple(segment._UTM)
         self.identify_traits = frozenset(segment._IDENTIFY_TRAITS)
+        self.identity_events = frozenset(segment.IDENTITY_EVENTS)
 
     def encode(
         self,
@@ -299,9 +301,11 @@ cdef class FastBatch:
         object batch_context,
         object client_ip,
         object skip,
+        bint public=False,
     ):
         """One message per item, or None for an item the Python path must map (in
-        ``skip``, a set of item ids, or outside the fast path)."""
+        ``skip``, a set of item ids, or outside the fast path). ``public``: a public write
+        key sent the batch (``segment_to_record``'s ``public``)."""
         cdef list result = []
         cdef object item
         for item in items:
@@ -310,7 +314,9 @@ cdef class FastBatch:
                 continue
             try:
                 result.append(
-                    self._message(item, received_at, batch_sent_at, batch_context, client_ip)
+                    self._message(
+                        item, received_at, batch_sent_at, batch_context, client_ip, public
+                    )
                 )
             except Exception:  # Slow, or a value the Python path must judge
                 result.append(None)
@@ -323,6 +329,7 @@ cdef class FastBatch:
         object batch_sent_at,
         object batch_context,
         object client_ip,
+        bint public,
     ):
         cdef dict message, context, props, page, campaign
         cdef object call, customer_id, anonymous_id, event_id, sent_at, original, name
@@ -348,6 +355,8 @@ cdef class FastBatch:
                 raise Slow()
             elif name in self.email_actions:
                 event_type = T_EMAIL_EVENT
+            elif public and name in self.identity_events:  # refused by the Python path
+                raise Slow()
             else:
                 event_type = T_CUSTOM
         elif call == "page" or call == "screen":
@@ -390,6 +399,8 @@ cdef class FastBatch:
         else:
             device_ms = self._time(original)
             event_time = received_at - (sent_ms - device_ms) if has_sent else device_ms
+            if public and event_time > received_at:  # a client clock: clamped
+                event_time = received_at
 
         out.size = 0
         out.raw(self.header, len(self.header))

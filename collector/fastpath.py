@@ -30,9 +30,13 @@ class SegmentFastPath(Protocol):
         batch_context: Mapping[str, Any] | None,
         client_ip: str | None,
         skip: set[int],
+        public: bool = False,
     ) -> list[OutMessage | None]:
         """One message per item of a batch, or ``None`` where the Python path must map
-        the item (not in the fast path's shapes, invalid, or its ``id`` in ``skip``)."""
+        the item (not in the fast path's shapes, invalid, or its ``id`` in ``skip``).
+        ``public``: a public write key sent the batch, as ``segment_to_record``'s
+        ``public`` (identity events left to the Python path, which refuses them; event
+        times after ``received_at`` clamped to it)."""
         ...
 
 

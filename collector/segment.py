@@ -14,6 +14,11 @@ validates it against ``cdp.Event``. Errors raised here name the *Segment* field
 - E-commerce spec names and email events map to typed events (:data:`TRACK_EVENTS`,
   :data:`EMAIL_ACTIONS`); any other ``track`` (and ``group``/``alias``) becomes a
   ``custom`` event, never dropped.
+- A *public* write key (the browser snippet, mobile apps: known to anyone) may not merge
+  identities: ``alias``, and a ``track`` named as an identity event (:data:`IDENTITY_EVENTS`),
+  are refused (``forbidden_for_public_key``). Its device clock cannot date an event after
+  its receipt: a later ``event_time`` is clamped to ``receivedAt``, as Segment does for
+  client clocks, so a forged future time cannot win "last write wins" over real events.
 """
 
 from __future__ import annotations
@@ -28,8 +33,16 @@ import orjson
 
 from cdpflow.errors import EventValidationError
 from cdpflow.json_events import PAYLOAD_RECORD, parse_time
+from state.alias import ALIAS_EVENTS, HANDOVER_EVENT
+from state.profile import ERASE_EVENT
 
-__all__ = ["EMAIL_ACTIONS", "TRACK_EVENTS", "segment_to_json", "segment_to_record"]
+__all__ = [
+    "EMAIL_ACTIONS",
+    "IDENTITY_EVENTS",
+    "TRACK_EVENTS",
+    "segment_to_json",
+    "segment_to_record",
+]
 
 Json = dict[str, Any]
 
@@ -42,6 +55,10 @@ EMAIL_ACTIONS = {
     "Email Unsubscribed": "unsubscribed",
     "Email Marked as Spam": "other",
 }
+
+IDENTITY_EVENTS = frozenset({*ALIAS_EVENTS, HANDOVER_EVENT, ERASE_EVENT})
+"""``track`` names that a public key may not send: the custom events that merge, hand over
+or erase customers downstream (``state.alias``, ``state.profile``)."""
 
 _IDENTIFY_TRAITS = {
     "email",
@@ -64,6 +81,7 @@ def segment_to_record(
     batch_sent_at: Any = None,
     batch_context: Mapping[str, Any] | None = None,
     client_ip: str | None = None,
+    public: bool = False,
 ) -> Json:
     """One Segment message as a ``cdp.Event`` record, ready for the schema check.
 
@@ -71,6 +89,11 @@ def segment_to_record(
     in a batch, where each message names its ``type``. The record is what
     :func:`cdpflow.json_events.normalize_json` makes of :func:`segment_to_json`'s event,
     built directly: the collector's hot path.
+
+    ``public``: the message came with a public write key. Then ``alias`` and identity
+    events (:data:`IDENTITY_EVENTS`) raise ``EventValidationError``
+    (``forbidden_for_public_key``), and an event time after ``received_at`` is clamped to
+    ``received_at`` (Segment's rule for client clocks).
     """
     if not isinstance(message, dict):
         raise EventValidationError("invalid_event", "message: expected a JSON object")
@@ -79,6 +102,8 @@ def segment_to_record(
         raise EventValidationError(
             "invalid_field", "type: expected track, identify, page, screen, group or alias"
         )
+    if public:
+        _check_public(call, message)
     get = message.get
     customer_id = get("userId")
     if type(customer_id) is not str or not customer_id:
@@ -97,12 +122,15 @@ def segment_to_record(
     sent_at = get("sentAt", batch_sent_at)
     if sent_at is not None and type(sent_at) is not int:
         sent_at = _time(sent_at, "sentAt")
+    event_time = _corrected_time(message, sent_at, received_at)
+    if public and event_time > received_at:
+        event_time = received_at
     return {
         "event_id": _event_id(message),
         "event_type": event_type,
         "customer_id": customer_id,
         "anonymous_id": anonymous_id,
-        "event_time": _corrected_time(message, sent_at, received_at),
+        "event_time": event_time,
         "sent_at": sent_at,
         "received_at": received_at,
         "source": _source(context),
@@ -119,6 +147,7 @@ def segment_to_json(
     batch_sent_at: Any = None,
     batch_context: Mapping[str, Any] | None = None,
     client_ip: str | None = None,
+    public: bool = False,
 ) -> Json:
     """One Segment message as a cdpflow JSON event (the shape of :mod:`cdpflow.json_events`)."""
     record = segment_to_record(
@@ -128,6 +157,7 @@ def segment_to_json(
         batch_sent_at=batch_sent_at,
         batch_context=batch_context,
         client_ip=client_ip,
+        public=public,
     )
     json_event = {_JSON_NAMES.get(k, k): v for k, v in record.items()}
     json_event["payload"] = record["payload"][1]
@@ -135,6 +165,20 @@ def segment_to_json(
 
 
 _JSON_NAMES = {"event_type": "type", "event_time": "timestamp"}
+
+
+def _check_public(call: str, message: Json) -> None:
+    """Refuse what a public write key may not send: anything that merges identities."""
+    if call == "alias":
+        raise EventValidationError(
+            "forbidden_for_public_key", "type: alias is not allowed with a public write key"
+        )
+    name = message.get("event")
+    if call == "track" and isinstance(name, str) and name in IDENTITY_EVENTS:
+        raise EventValidationError(
+            "forbidden_for_public_key",
+            "event: alias, merge and erase events are not allowed with a public write key",
+        )
 
 
 def _corrected_time(message: Json, sent_at: int | None, received_at: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cdpflow.codec import default_codec
 from cdpflow.errors import EventValidationError
 from cdpflow.json_events import parse_time, record_from_json
-from collector.segment import _time, segment_to_json
+from collector.segment import IDENTITY_EVENTS, _time, segment_to_json, segment_to_record
 
 RECEIVED = 1_790_000_000_000
 T0 = "2026-09-21T12:00:00Z"
@@ -323,3 +323,46 @@ def test_device_times_fast_path_examples() -> None:
     assert _time("1969-12-31T23:59:59.999999+00:00", "t") == -1  # floor, as parse_time
     with pytest.raises(EventValidationError, match="timestamp"):
         _time("2026-11-01T10:00:60.000Z", "timestamp")
+
+
+# --- a public write key --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        (base(previousId="victim"), "alias"),
+        (base(type="alias", previousId="victim"), None),
+        *[
+            (base(event=name, properties={"previousId": "victim"}), "track")
+            for name in sorted(IDENTITY_EVENTS)
+        ],
+    ],
+)
+def test_a_public_key_may_not_merge_identities(message: dict[str, Any], kind: str | None) -> None:
+    with pytest.raises(EventValidationError) as info:
+        segment_to_record(message, kind, received_at=RECEIVED, public=True)
+    assert info.value.reason == "forbidden_for_public_key"
+    assert str(info.value).startswith(("type: alias", "event:"))
+    assert "victim" not in str(info.value)
+    # A server key still may (state.alias applies it downstream).
+    assert segment_to_record(message, kind, received_at=RECEIVED)["event_type"] == "custom"
+
+
+def test_a_public_key_cannot_date_an_event_after_its_receipt() -> None:
+    later = datetime.fromtimestamp((RECEIVED + 23 * 3600_000) / 1000, tz=UTC).isoformat()
+    for field in ("timestamp", "originalTimestamp"):
+        msg = base(event="X", **{field: later})
+        assert to_record(msg, "track")["event_time"] == RECEIVED + 23 * 3600_000
+        clamped = segment_to_record(msg, "track", received_at=RECEIVED, public=True)
+        assert clamped["event_time"] == RECEIVED
+    # Skew correction may also put it later (device sent it "before" it happened).
+    skewed = base(event="X", timestamp=T0, sentAt="2000-01-01T00:00:00Z")
+    assert (
+        segment_to_record(skewed, "track", received_at=RECEIVED, public=True)["event_time"]
+        == RECEIVED
+    )
+    earlier = base(event="X", timestamp=T0)
+    assert segment_to_record(earlier, "track", received_at=RECEIVED, public=True)[
+        "event_time"
+    ] == ms(T0)

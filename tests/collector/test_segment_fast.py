@@ -4,6 +4,8 @@ The contract: for every item the fast path either declines (``None``: the Python
 it) or returns the very message the Python path makes (``segment_to_record`` then
 ``Normalizer.encode_record``): same topic, key and value bytes, and never for an item the
 Python path rejects. And it must take the messages SDKs usually send, or it is no fast path.
+Both for a server write key and for a public one (``public=True``: identity events refused,
+event times clamped to ``received_at``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collector import fastpath
 from collector.endpoints import _batch_time  # what the endpoint passes as batch_sent_at
 from collector.intake import Normalizer
 from collector.producer import OutMessage
-from collector.segment import EMAIL_ACTIONS, segment_to_record
+from collector.segment import EMAIL_ACTIONS, IDENTITY_EVENTS, segment_to_record
 
 CODEC = default_codec()
 TOPIC = "cdp.events.test"
@@ -48,6 +50,7 @@ PLAIN_ARGS: dict[str, Any] = {
     "batch_sent_at": None,
     "batch_context": None,
     "client_ip": None,
+    "public": False,
 }
 
 
@@ -70,6 +73,7 @@ def fast_encode(items: list[Any], args: dict[str, Any], skip: set[int] | None = 
         args["batch_context"],
         args["client_ip"],
         skip if skip is not None else set(),
+        public=args.get("public", False),
     )
 
 
@@ -363,6 +367,7 @@ def typical_cases(shape: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str,
             "batch_sent_at": batch_sent_at,
             "batch_context": batch_ctx,
             "client_ip": "127.0.0.1" if n % 2 else None,
+            "public": n % 4 in (1, 2),
         }
         cases.append((json_round_trip(message), args))
     return cases
@@ -534,6 +539,33 @@ def test_corners_of_identify_checkout_and_order_are_the_python_path_or_declined(
     check_contract(corners, dict(PLAIN_ARGS))
     batch_traits = {"traits": {"email": "batch@example.com"}, "library": {"name": "x"}}
     check_contract(corners, {**PLAIN_ARGS, "batch_context": batch_traits})
+    check_contract(corners, {**PLAIN_ARGS, "public": True})
+
+
+def test_with_a_public_key_identity_events_are_declined_and_future_times_clamped() -> None:
+    ok = {"userId": "c-1", "messageId": "m-1"}
+    public = {**PLAIN_ARGS, "public": True}
+    merges = [
+        {**ok, "type": "track", "event": name, "properties": {"previousId": "victim"}}
+        for name in sorted(IDENTITY_EVENTS)
+    ]
+    assert check_contract(merges, public) == [None] * len(merges)
+    assert all(m is not None for m in fast_encode(merges, PLAIN_ARGS))  # a server key: taken
+    # A device time a day after receipt: the server key keeps it, the public key clamps it.
+    future = "2026-10-26T10:00:00.000Z"
+    assert parse_time(future, "t") > RECEIVED
+    message = {**ok, "type": "track", "event": "X", "timestamp": future}
+    [server], [browser] = fast_encode([message], PLAIN_ARGS), fast_encode([message], public)
+    assert server is not None
+    assert browser is not None
+    assert CODEC.decode(server.value, logical=False)[1]["event_time"] == parse_time(future, "t")
+    assert CODEC.decode(browser.value, logical=False)[1]["event_time"] == RECEIVED
+    check_contract([message], public)
+    past = {**message, "timestamp": "2026-10-01T10:00:00.000Z"}
+    [kept] = check_contract([past], public)
+    assert CODEC.decode(kept.value, logical=False)[1]["event_time"] == parse_time(
+        past["timestamp"], "t"
+    )
 
 
 @pytest.mark.parametrize("created", [253_402_300_800_000, -62_135_596_800_001, 10**18])
@@ -723,6 +755,7 @@ _TIMES = st.one_of(
 _ANY = st.one_of(st.just(MISSING), _SCALARS, _JSON, _TIMES)
 
 EVENT_NAMES = [
+    *sorted(IDENTITY_EVENTS),
     "Product Viewed",
     "Product Added",
     "Product Removed",
@@ -974,6 +1007,7 @@ _BATCH_ARGS = st.fixed_dictionaries(
             st.just({**BATCH_CONTEXT, "traits": {"email": "batch@example.com", "age": 3}}),
         ).map(lambda c: None if c is None else json_round_trip(c)),
         "client_ip": st.sampled_from([None, "127.0.0.1", "2001:db8::1", ""]),
+        "public": st.booleans(),
     }
 )
 
