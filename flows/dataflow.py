@@ -3,8 +3,12 @@
 ::
 
     events_in ─► decode ─┬─ oks ─► identity ─┬─ events ─► by_customer ─► profile ─► encode ─┐
-                         │                   └─ links ─────────────────────► identity_links ─┤
+                         │                   ├─ links ─────────────────────► identity_links ─┤
+                         │                   └─ errs ─────────────────────► identity_errors ─┤
                          └─ errs ──────────────────────────────────────────► dead_letters ───┴─► out
+
+Every stage that handles one record is a failure boundary (:mod:`flows.failures`): what
+raises becomes a ``processing_error`` dead letter and the worker goes on.
 
 Production passes Kafka (``flows.kafka_io``); the demo and tests pass Bytewax's
 testing source and sink.
@@ -51,7 +55,7 @@ def build_flow(
     forwarded events back to the events topic (:mod:`state.alias`); a replay passes
     ``False``, its history already holding them."""
     codec = codec or default_codec()
-    encoder = Encoder(codec, settings.topics, clock)
+    encoder = Encoder(codec, settings.topics, clock, settings.max_message_bytes)
     flow = Dataflow(flow_id)
     msgs = op.input("events_in", flow, source)
     decoded = decode("decode", msgs, codec, settings.limits, clock)
@@ -73,8 +77,9 @@ def build_flow(
         outputs = op.filter(
             "trigger_policy", outputs, lambda kv: not isinstance(kv[1], Trigger) or policy(kv[1])
         )
-    encoded = op.map("encode", outputs, encoder.output)
+    encoded = op.flat_map("encode", outputs, encoder.outputs)
     dead = op.map("dead_letters", decoded.errs, encoder.dead_letter)
     links = op.map("identity_links", stitched.links, encoder.identity_link)
-    op.output("out", op.merge("all_out", encoded, dead, links), sink)
+    routing = op.flat_map("identity_errors", stitched.errs, lambda r: encoder.outputs(("", r)))
+    op.output("out", op.merge("all_out", encoded, dead, links, routing), sink)
     return flow

@@ -1,8 +1,10 @@
 """The ``decode`` operator: Kafka messages in, ``Event``s and dead letters out.
 
 Nothing that fails here stops the dataflow: corrupt bytes, unknown schema fingerprints,
-records of the wrong type, missing ids and impossible event times each become a
-:class:`DeadLetter` carrying the original bytes and source offset.
+records of the wrong type, missing ids, times and dates outside :mod:`state.bounds`,
+non-finite or huge amounts and over-long strings (:func:`state.validation.check_event`)
+each become a :class:`DeadLetter` carrying the original bytes and source offset; so does
+any exception (``processing_error``, :mod:`flows.failures`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.dataflow import Stream, operator
 
 from cdpflow.codec import AvroCodec
-from cdpflow.errors import CodecError
+from cdpflow.errors import CodecError, EventValidationError
 from flows.clock import Clock
 from flows.dead_letters import DeadLetter, Origin
+from flows.failures import record_failure
+from state.bounds import MAX_DATE, MIN_DATE
 from state.events import Event
 from state.validation import EventLimits, check_event
 
@@ -27,6 +31,8 @@ __all__ = ["DecodeOut", "decode", "decode_one", "event_from_record"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_MIN_DAYS = MIN_DATE.toordinal() - _EPOCH_ORDINAL
+_MAX_DAYS = MAX_DATE.toordinal() - _EPOCH_ORDINAL
 
 SourceItem = KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]
 
@@ -56,6 +62,8 @@ def event_from_record(record: dict[str, Any], origin: Any = None) -> Event:
     signup = payload.get("signup_date")
     if signup is not None and not isinstance(signup, str):
         days = signup if isinstance(signup, int) else signup.toordinal() - _EPOCH_ORDINAL
+        if not _MIN_DAYS <= days <= _MAX_DAYS:
+            raise EventValidationError("invalid_field", "payload.signup_date: out of range")
         payload["signup_date"] = date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
     return Event(
         event_id=record["event_id"],
@@ -74,13 +82,24 @@ def event_from_record(record: dict[str, Any], origin: Any = None) -> Event:
 def decode_one(
     item: SourceItem, codec: AvroCodec, limits: EventLimits, clock: Clock
 ) -> Event | DeadLetter:
+    """One message as an event, or a dead letter; never raises (the failure boundary)."""
     if isinstance(item, KafkaError):
         msg = item.msg
         origin = Origin(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
         return DeadLetter("consumer_error", str(item.err), "KafkaError", origin, clock())
     origin = Origin(item.topic, item.partition, item.offset, item.key, item.value)
     try:
-        name, record = codec.decode(item.value, logical=False)
+        return _decode(item.value, origin, codec, limits, clock)
+    except Exception as exc:  # noqa: BLE001 - the failure boundary: the worker goes on
+        error = record_failure("decode", exc)
+        return DeadLetter("processing_error", error, type(exc).__name__, origin, clock())
+
+
+def _decode(
+    value: bytes | None, origin: Origin, codec: AvroCodec, limits: EventLimits, clock: Clock
+) -> Event | DeadLetter:
+    try:
+        name, record = codec.decode(value, logical=False)
     except CodecError as exc:
         return DeadLetter(exc.reason, str(exc), type(exc).__name__, origin, clock())
     if name != "cdp.Event":
@@ -91,7 +110,12 @@ def decode_one(
             origin,
             clock(),
         )
-    event = event_from_record(record, origin)
+    try:
+        event = event_from_record(record, origin)
+    except EventValidationError as exc:
+        event_id = record.get("event_id")
+        return DeadLetter(exc.reason, str(exc), "EventValidation", origin, clock(),
+                          event_id if isinstance(event_id, str) else None)  # fmt: skip
     problem = check_event(event, limits)
     if problem is not None:
         reason, message = problem

@@ -22,6 +22,7 @@ from flows import metrics
 from flows.clock import Clock
 from flows.dead_letters import DeadLetter, Origin
 from flows.event_record import event_record
+from flows.failures import record_failure
 from state import STATE_VERSION, Erased, Output, ProfileChanged, Rejected, TagChange, Trigger
 from state.identity import IdentityLink
 from state.outputs import CustomerMerge, Resend
@@ -30,14 +31,70 @@ __all__ = ["Encoder", "SinkMessage"]
 
 SinkMessage = KafkaSinkMessage[bytes | None, bytes | None]
 
+_KEPT_ATTRIBUTES = frozenset({"email", "first_name", "last_name", "signup_date"})
+
 
 class Encoder:
-    """Encodes with one codec to one set of topics; ``emitted_at`` comes from ``clock``."""
+    """Encodes with one codec to one set of topics; ``emitted_at`` comes from ``clock``.
 
-    def __init__(self, codec: AvroCodec, topics: Topics, clock: Clock) -> None:
+    :meth:`outputs` is the failure boundary of the last stage: an output that cannot be
+    encoded becomes a ``processing_error`` dead letter, and none exceeds
+    ``max_message_bytes`` (which would fail the sink on every restart): a profile snapshot
+    over it is written trimmed (``"truncated": true``, identity, lifecycle, tags and
+    segments kept) with a ``profile_too_large`` dead letter; any other record is replaced
+    by an ``output_too_large`` dead letter.
+    """
+
+    def __init__(
+        self, codec: AvroCodec, topics: Topics, clock: Clock, max_message_bytes: int = 1_000_000
+    ) -> None:
         self._codec = codec
         self._topics = topics
         self._clock = clock
+        self._max = max_message_bytes
+
+    def outputs(self, item: tuple[str, Output]) -> list[SinkMessage]:
+        """:meth:`output`, never raising and never over the size limit."""
+        key, out = item
+        try:
+            msg = self.output(item)
+            if msg.value is None or len(msg.value) <= self._max:
+                return [msg]
+            return self._oversized(key, out, len(msg.value))
+        except Exception as exc:  # noqa: BLE001 - the failure boundary: the worker goes on
+            error = record_failure("encode", exc)
+            return [self._letter(key, "processing_error", error, type(exc).__name__, out)]
+
+    def _oversized(self, key: str, out: Output, size: int) -> list[SinkMessage]:
+        kind = type(out).__name__
+        error = f"{kind} record of {size} bytes exceeds CDPFLOW_MAX_MESSAGE_BYTES ({self._max})"
+        if isinstance(out, ProfileChanged):
+            v = out.view
+            trimmed = {
+                "customer_id": v.get("customer_id"),
+                "key": v.get("key"),
+                "revision": v.get("revision"),
+                "attributes": {
+                    k: a
+                    for k, a in (v.get("attributes") or {}).items()
+                    if k in _KEPT_ATTRIBUTES and (not isinstance(a, str) or len(a) <= 1024)
+                },
+                "lifecycle": v.get("lifecycle"),
+                "tags": v.get("tags", []),
+                "segments": v.get("segments", []),
+                "truncated": True,
+            }
+            letter = self._letter(key, "profile_too_large", error, "OutputTooLarge", out)
+            return [self.output((key, ProfileChanged(out.key, trimmed, out.event_time))), letter]
+        return [self._letter(key, "output_too_large", error, "OutputTooLarge", out)]
+
+    def _letter(
+        self, key: str, reason: str, error: str, error_type: str, out: Output
+    ) -> SinkMessage:
+        origin = getattr(out, "origin", None)
+        if not isinstance(origin, Origin):
+            origin = Origin(None, None, None, key.encode(), None)
+        return self.dead_letter(DeadLetter(reason, error, error_type, origin, self._clock()))
 
     def output(self, item: tuple[str, Output]) -> SinkMessage:
         key, out = item
@@ -69,8 +126,8 @@ class Encoder:
             if out.reason == "late_event":
                 metrics.LATE_EVENTS.inc()
             origin = out.origin if isinstance(out.origin, Origin) else None
-            letter = DeadLetter(out.reason, out.error, "ProfileRule", origin, self._clock(),
-                                out.event_id)  # fmt: skip
+            letter = DeadLetter(out.reason, out.error, out.error_type, origin, self._clock(),
+                                out.event_id or None)  # fmt: skip
             return self.dead_letter(letter)
         if isinstance(out, Resend):
             ev = out.event

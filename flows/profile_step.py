@@ -29,6 +29,14 @@ customers of a shop are idle at any moment. The next event or due timer thaws it
 Recovery: ``snapshot()`` returns ``(state snapshot, pending)``: the plain, versioned
 tuple of ``state.snapshot`` and whether a profile snapshot was still owed, which a
 restarted worker then emits straight away.
+
+Failure boundary: an exception while folding one event, running a customer's timer or
+building their profile view never stops the worker. The customer's state goes back to
+what it was before the failed operation (:class:`state.journal.Journal`: the last
+snapshot and the operations since, applied again), the event becomes a
+``processing_error`` dead letter (:mod:`flows.failures`), and the batch goes on. A timer
+that failed is not retried until the customer's next event (it would fail again at the
+same moment, for ever).
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from bytewax.dataflow import operator
 from bytewax.operators import KeyedStream, StatefulBatchLogic
 
 from flows.clock import Clock
+from flows.dead_letters import Origin
+from flows.failures import record_failure
 from flows.stream_clock import StreamClock
 from state import (
     CustomerState,
@@ -58,8 +68,12 @@ from state import (
 )
 from state.alias import apply_routed, route_key
 from state.events import NO_TIME
+from state.journal import Journal
+from state.outputs import Rejected
 from state.profile import as_of
 from state.snapshot import peek
+
+_MAX_AHEAD_MS = 100 * 365 * 86_400_000  # a timer further away than this is not armed
 
 __all__ = ["profiles"]
 
@@ -105,8 +119,11 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         self._frozen: tuple[Any, ...] | None = None
         self._pending = False
         self._flush_at: datetime | None = None
+        self._journal: Journal | None = None
+        self._timers_failed = False  # a timer failed: none until the next event
         if resume is not None:
             state, self._pending = resume
+            self._journal = Journal(state[1], state, resend=resend)
             if peek(state) is None:
                 self._st = from_snapshot(state)
                 self._touched = self._now()
@@ -121,11 +138,14 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
             self._touched = self._now()  # idle again from now: it may freeze again
         return self._st
 
-    def _wall(self, ms: int) -> datetime:
+    def _wall(self, ms: int) -> datetime | None:
         """Bytewax fires timers on the system clock: the system time at which stream time
-        (plus the grace) reaches ``ms``, if the input keeps pace with the wall clock."""
+        (plus the grace) reaches ``ms``, if the input keeps pace with the wall clock;
+        ``None`` for a moment too far away to arm a timer for."""
         stream_now = self._stream.now()
         ahead = ms + self._grace - (self._clock() if stream_now is None else stream_now)
+        if ahead > _MAX_AHEAD_MS:
+            return None
         return _system_utc() + timedelta(milliseconds=ahead)
 
     def _now(self) -> datetime:
@@ -133,25 +153,71 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
 
     def on_batch(self, values: list[Event]) -> tuple[list[Output], bool]:
         st = self._state()
-        if st is None:
+        if st is None or self._journal is None:
             # Bytewax's builder is not told the key; a new state takes it from its first event.
-            st = self._st = CustomerState(route_key(values[0]))
+            key = route_key(values[0])
+            st = self._st = CustomerState(key)
+            self._journal = Journal(key, resend=self._resend)
+        journal = self._journal
         before = st.revision
         self._touched = self._now()
+        self._timers_failed = False
         out: list[Output] = []
         for ev in values:
             self._stream.observe(ev.event_time, _partition_of(ev))
-            out.extend(apply_routed(st, ev, self._cfg, resend=self._resend))
+            try:
+                done = apply_routed(st, ev, self._cfg, resend=self._resend)
+            except Exception as exc:  # noqa: BLE001 - the failure boundary: the worker goes on
+                out.append(self._failed("profile", exc, ev.event_id, ev.event_time, ev.origin))
+                st = self._rollback()
+                continue
+            journal.applied(ev)
+            out.extend(done)
+        self._checkpoint_if_due(st)
         if any(isinstance(o, Erased) for o in out):
             # The tombstone is the last word on the old profile: no snapshot of it may follow.
             self._pending, self._flush_at = False, None
             before = 0
         if st.revision != before:
             if not self._flush:
-                out.append(self._profile(st))
+                out.extend(self._profile(st))
             else:
                 self._mark_changed()
         return out, StatefulBatchLogic.RETAIN
+
+    def _failed(
+        self, stage: str, exc: Exception, event_id: str, event_time: int, origin: Any
+    ) -> Rejected:
+        if not isinstance(origin, Origin):  # a timer's failure: key the letter by customer
+            key = self._journal.key if self._journal is not None else ""
+            origin = Origin(None, None, None, key.encode(), None)
+        return Rejected(
+            "processing_error",
+            record_failure(stage, exc),
+            event_id,
+            event_time,
+            applied=False,
+            origin=origin,
+            error_type=type(exc).__name__,
+        )
+
+    def _rollback(self) -> CustomerState:
+        """The state before the failed operation (see :class:`state.journal.Journal`)."""
+        if self._journal is None:  # pragma: no cover - on_batch creates it first
+            raise RuntimeError("rollback without a journal")
+        try:
+            self._st = self._journal.rebuild(self._cfg)
+        except Exception as exc:  # noqa: BLE001 - cannot happen if the fold is deterministic
+            record_failure("rollback", exc)
+            self._st = self._journal.rebuild(self._cfg, replay=False)
+        return self._st
+
+    def _checkpoint_if_due(self, st: CustomerState) -> None:
+        if self._journal is not None:
+            try:
+                self._journal.maybe_checkpoint(st)
+            except Exception as exc:  # noqa: BLE001 - a snapshot bug must not stop the worker
+                record_failure("checkpoint", exc)
 
     def _mark_changed(self) -> None:
         if not self._pending:
@@ -178,6 +244,8 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         at = self._freeze_at()
         if at is not None and at <= self._now() and not self._pending and self._st is not None:
             self._frozen, self._st, self._touched = to_snapshot(self._st), None, None
+            if self._journal is not None:
+                self._journal.checkpoint(self._frozen)
 
     def on_eof(self) -> tuple[list[Output], bool]:
         """End of a bounded input: the moments up to now (a replay: up to the newest event
@@ -192,12 +260,23 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
             idle = p is not None and now - p.watermark > self._cfg.idle_ttl_ms >= 0
             if p is not None and not idle and (p.next_deadline is None or p.next_deadline > now):
                 return []  # nothing due: leave it frozen
+        if self._timers_failed:
+            return []
         st = self._state()
         if st is None:
             return []
         before = st.revision, st.derived.tags, st.derived.lifecycle, st.derived.segments
-        out = advance(st, self._cfg, now)
-        compacted = compact_idle(st, now, self._cfg)
+        try:
+            out = advance(st, self._cfg, now)
+            compacted = compact_idle(st, now, self._cfg)
+        except Exception as exc:  # noqa: BLE001 - the failure boundary: the worker goes on
+            self._timers_failed = True
+            failure = self._failed("timer", exc, "", now, None)
+            self._rollback()
+            return [failure]
+        if self._journal is not None:
+            self._journal.advanced(now)
+            self._checkpoint_if_due(st)
         after = st.revision, st.derived.tags, st.derived.lifecycle, st.derived.segments
         if compacted or before != after:
             self._mark_changed()
@@ -217,9 +296,9 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         if NO_TIME < watermark >= at:  # has events, not compacted as idle since the last
             idle = watermark + self._cfg.idle_ttl_ms + 1
             due = idle if due is None or idle < due else due
-        if due is not None:  # the earlier stream-time moment is the earlier wall time
-            wall = self._wall(due)
-            if soonest is None or wall < soonest:
+        if due is not None and not self._timers_failed:
+            wall = self._wall(due)  # the earlier stream-time moment is the earlier wall time
+            if wall is not None and (soonest is None or wall < soonest):
                 soonest = wall
         return soonest
 
@@ -228,7 +307,10 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
             return self._frozen, self._pending  # unchanged since it was restored
         if self._st is None:  # pragma: no cover - Bytewax snapshots only keys that saw items
             raise RuntimeError("snapshot of a profile that never received an event")
-        return to_snapshot(self._st), self._pending
+        snap = to_snapshot(self._st)
+        if self._journal is not None:
+            self._journal.checkpoint(snap)  # taken anyway: the journal starts again from it
+        return snap, self._pending
 
     def _drain(self) -> list[Output]:
         self._flush_at = None
@@ -238,10 +320,13 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         if st is None:
             return []
         self._pending = False
-        return [self._profile(st)]
+        return self._profile(st)
 
-    def _profile(self, st: CustomerState) -> ProfileChanged:
-        return ProfileChanged(st.key, view(st, self._cfg), st.watermark)
+    def _profile(self, st: CustomerState) -> list[Output]:
+        try:
+            return [ProfileChanged(st.key, view(st, self._cfg), st.watermark)]
+        except Exception as exc:  # noqa: BLE001 - the failure boundary: the worker goes on
+            return [self._failed("profile_view", exc, "", st.watermark, None)]
 
 
 @operator

@@ -70,7 +70,8 @@ class Rejected:
     """An event the logic would not (fully) apply, with the reason; it becomes a dead letter.
 
     ``applied`` says whether lifetime aggregates still took the event (a late event does;
-    one beyond the dedupe horizon does not).
+    one beyond the dedupe horizon does not). ``event_id`` is empty for a failure with no
+    event (a timer's); ``error_type`` is the exception type of a ``processing_error``.
     """
 
     reason: str
@@ -79,6 +80,7 @@ class Rejected:
     event_time: int
     applied: bool
     origin: Any = field(default=None, compare=False)
+    error_type: str = "ProfileRule"
 
 
 @dataclass(frozen=True, slots=True)
