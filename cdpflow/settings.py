@@ -50,6 +50,9 @@ class Settings:
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     limits: EventLimits = field(default_factory=EventLimits)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    #: Largest output record the dataflow writes (producer's ``message.max.bytes`` and the
+    #: broker's default are about 1 MB); a bigger profile snapshot is written trimmed.
+    max_message_bytes: int = 1_000_000
 
     def topics_env(self) -> dict[str, str]:
         """The variables that point another ``cdpflow`` process at the same broker and
@@ -95,12 +98,21 @@ class Settings:
             max_future_ms=r.ms("CDPFLOW_MAX_FUTURE_MS", d.limits.max_future_ms),
             max_age_ms=r.ms("CDPFLOW_MAX_AGE_MS", d.limits.max_age_ms),
             junk_ids=junk,
+            max_field_bytes=env_int(
+                e, "CDPFLOW_MAX_FIELD_BYTES", d.limits.max_field_bytes, lower=64, upper=256 * 1024
+            ),
         )
         identity = IdentityConfig(
             junk=junk,
             max_buffer=r.positive("CDPFLOW_ANONYMOUS_BUFFER", d.identity.max_buffer),
             ttl_ms=r.ms("CDPFLOW_ANONYMOUS_TTL_MS", d.identity.ttl_ms),
         )
+        bootstrap = e.get("KAFKA_BOOTSTRAP_SERVERS")
+        if bootstrap is not None and not bootstrap.strip():
+            raise ConfigError(
+                "KAFKA_BOOTSTRAP_SERVERS is set but empty: give host:port[,host:port...] "
+                f"or unset it for {d.bootstrap_servers}"
+            )
         return cls(
             bootstrap_servers=r.text("KAFKA_BOOTSTRAP_SERVERS", d.bootstrap_servers),
             topics=topics,
@@ -115,6 +127,9 @@ class Settings:
             profile=profile,
             limits=limits,
             identity=identity,
+            max_message_bytes=env_int(
+                e, "CDPFLOW_MAX_MESSAGE_BYTES", d.max_message_bytes, lower=64 * 1024
+            ),
         )
 
 

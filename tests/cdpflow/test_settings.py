@@ -50,8 +50,25 @@ def test_empty_environment_matches_the_constructor_defaults() -> None:
 
 
 def test_blank_values_mean_default() -> None:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": "   ", "CDPFLOW_PARTITIONS": "", "CDPFLOW_START_FROM": " "}
+    env = {"CDPFLOW_PARTITIONS": "", "CDPFLOW_START_FROM": " ", "CDPFLOW_MAX_FIELD_BYTES": ""}
     assert Settings.from_env(env) == Settings()
+
+
+def test_a_blank_broker_address_is_refused_not_replaced() -> None:
+    """Set but empty is a mistake (a template that did not fill it in), not a default."""
+    with pytest.raises(ConfigError, match=r"^KAFKA_BOOTSTRAP_SERVERS is set but empty"):
+        Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "   "})
+
+
+def test_byte_limits_from_the_environment() -> None:
+    s = Settings.from_env(
+        {"CDPFLOW_MAX_FIELD_BYTES": "2048", "CDPFLOW_MAX_MESSAGE_BYTES": "900000"}
+    )
+    assert (s.limits.max_field_bytes, s.max_message_bytes) == (2048, 900_000)
+    with pytest.raises(ConfigError, match="CDPFLOW_MAX_FIELD_BYTES must be between 64 and"):
+        Settings.from_env({"CDPFLOW_MAX_FIELD_BYTES": "10"})
+    with pytest.raises(ConfigError, match="CDPFLOW_MAX_MESSAGE_BYTES must be at least 65536"):
+        Settings.from_env({"CDPFLOW_MAX_MESSAGE_BYTES": "1000"})
 
 
 def test_unrelated_variables_are_ignored() -> None:
