@@ -85,7 +85,8 @@ class Encoder:
                 "truncated": True,
             }
             letter = self._letter(key, "profile_too_large", error, "OutputTooLarge", out)
-            return [self.output((key, ProfileChanged(out.key, trimmed, out.event_time))), letter]
+            smaller = ProfileChanged(out.key, trimmed, out.event_time, out.as_of)
+            return [self.output((key, smaller)), letter]
         return [self._letter(key, "output_too_large", error, "OutputTooLarge", out)]
 
     def _letter(
@@ -205,4 +206,6 @@ class Encoder:
             "profile_json": orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode(),
             "event_time": p.event_time,
             "emitted_at": self._clock(),
+            "revision": v.get("revision"),
+            "as_of": p.as_of,
         }

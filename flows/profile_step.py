@@ -324,7 +324,7 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
 
     def _profile(self, st: CustomerState) -> list[Output]:
         try:
-            return [ProfileChanged(st.key, view(st, self._cfg), st.watermark)]
+            return [ProfileChanged(st.key, view(st, self._cfg), st.watermark, as_of(st))]
         except Exception as exc:  # noqa: BLE001 - the failure boundary: the worker goes on
             return [self._failed("profile_view", exc, "", st.watermark, None)]
 

@@ -85,11 +85,14 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class ProfileChanged:
-    """The profile of ``key`` changed; carries the public view for ``cdp.profiles``."""
+    """The profile of ``key`` changed; carries the public view for ``cdp.profiles``.
+    ``event_time`` is the customer's watermark, ``as_of`` the stream time the view was
+    evaluated at (readers order snapshots by watermark, revision, then ``as_of``)."""
 
     key: str
     view: dict[str, Any]
     event_time: int
+    as_of: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
