@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaException, Producer
 
 from cdpflow.codec import AvroCodec
-from mailer.exceptions import MailerError
+from mailer.exceptions import Unavailable
 
 __all__ = ["DeadLetterSink", "KafkaDeadLetters", "MailerDeadLetter"]
 
@@ -50,7 +50,9 @@ class MailerDeadLetter:
 class DeadLetterSink(Protocol):
     """Writes a dead letter and returns once it is durable (acknowledged)."""
 
-    def send(self, letter: MailerDeadLetter) -> None: ...
+    def send(self, letter: MailerDeadLetter) -> None:
+        """Raises :class:`~mailer.exceptions.Unavailable` when the letter is not durable."""
+        ...
 
     def close(self) -> None: ...
 
@@ -84,10 +86,10 @@ class KafkaDeadLetters:
                 on_delivery=on_delivery,
             )
         except (KafkaException, BufferError) as exc:
-            raise MailerError(f"cannot produce to {self._topic}: {type(exc).__name__}") from exc
+            raise Unavailable(f"cannot produce to {self._topic}: {type(exc).__name__}") from exc
         if self._producer.flush(self._timeout_s) != 0 or failures:
             why = ", ".join(failures) or "timeout"
-            raise MailerError(f"dead letter to {self._topic} not acknowledged ({why})")
+            raise Unavailable(f"dead letter to {self._topic} not acknowledged ({why})")
 
     def close(self) -> None:
         self._producer.flush(self._timeout_s)

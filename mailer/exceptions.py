@@ -10,6 +10,7 @@ __all__ = [
     "PermanentDeliveryError",
     "TemplateError",
     "TransientDeliveryError",
+    "Unavailable",
 ]
 
 
@@ -17,6 +18,14 @@ class MailerError(CdpflowError):
     """Root of the mailer's own errors."""
 
     reason = "mailer"
+
+
+class Unavailable(MailerError):
+    """Something the mailer needs for every trigger is unreachable (the dead-letter topic,
+    the profiles feed): not the trigger's fault, so it is not dead-lettered. The worker
+    stops without committing; the trigger is handled again on restart."""
+
+    reason = "unavailable"
 
 
 class DeliveryError(MailerError):

@@ -1,10 +1,17 @@
-"""The email about to leave: :class:`OutgoingEmail`, and its MIME form."""
+"""The email about to leave: :class:`OutgoingEmail`, and its MIME form.
+
+Every header value is checked or cleaned here once more, whatever the caller did: the
+recipient must be one valid address (:func:`~mailer.addresses.recipient`), the subject
+and the sender's name are reduced to one safe line (:func:`~mailer.addresses.header_text`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
+
+from mailer.addresses import header_text, recipient
 
 __all__ = ["OutgoingEmail", "to_mime"]
 
@@ -25,11 +32,14 @@ class OutgoingEmail:
 
 def to_mime(email: OutgoingEmail, sender_name: str, sent_at_s: float) -> EmailMessage:
     """A multipart/alternative message; the ``Message-ID`` is derived from the trigger id,
-    so a provider that dedupes on it sees a redelivery as the same message."""
+    so a provider that dedupes on it sees a redelivery as the same message.
+
+    Raises :class:`~mailer.addresses.InvalidRecipient` for a recipient that is not one
+    valid address."""
     msg = EmailMessage()
-    msg["From"] = formataddr((sender_name, email.sender))
-    msg["To"] = email.to
-    msg["Subject"] = email.subject
+    msg["From"] = formataddr((header_text(sender_name), recipient(email.sender, "sender")))
+    msg["To"] = recipient(email.to, "to")
+    msg["Subject"] = header_text(email.subject)
     msg["Date"] = formatdate(sent_at_s, usegmt=True)
     domain = email.sender.rpartition("@")[2] or "cdpflow.invalid"
     msg["Message-ID"] = f"<{email.trigger_id}@{domain}>"

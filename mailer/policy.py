@@ -6,8 +6,11 @@ Rules, in order (the README's "From event to inbox" says the same):
    erased (tombstone) — has no consent on record, so nothing is sent (``no_profile``).
 2. **Consent wins.** ``unsubscribed`` in the profile view, or an explicit
    ``preferences.email_consent`` of ``false``, skips (``unsubscribed`` / ``no_consent``).
-3. **An address is needed**: the profile's current email, else the trigger's
-   (``no_address``).
+3. **An address is needed**: the profile's current email, else its ``email`` attribute,
+   else the trigger's (``no_address``). The first one present is the only one tried: it
+   must be one valid address (:func:`~mailer.addresses.recipient`), else the trigger is
+   refused (``invalid_recipient``, naming the field) and becomes a dead letter; a bad
+   address never falls back to another one.
 4. **Stale triggers are dropped**: emitted more than ``max_delay_ms`` before now
    (a mailer catching up on a long backlog must not spam) (``stale``).
 5. **Global frequency cap**: at most ``cap_count`` triggered emails per customer within
@@ -24,10 +27,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailer.addresses import InvalidRecipient, recipient
 from mailer.quiet_hours import QuietHours, quiet_until
 from state.store import StoredProfile
 
-__all__ = ["Decision", "Defer", "PolicyConfig", "Send", "Skip", "decide"]
+__all__ = ["Decision", "Defer", "PolicyConfig", "Refuse", "Send", "Skip", "decide"]
 
 DAY_MS = 86_400_000
 
@@ -55,7 +59,16 @@ class Defer:
     until_ms: int
 
 
-Decision = Send | Skip | Defer
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Not sendable, and not the customer's choice: a dead letter. ``detail`` names the
+    field and the rule broken, never the value."""
+
+    reason: str
+    detail: str
+
+
+Decision = Send | Skip | Defer | Refuse
 
 
 def decide(
@@ -74,7 +87,10 @@ def decide(
     preferences = profile.profile.get("preferences")
     if isinstance(preferences, dict) and preferences.get("email_consent") is False:
         return Skip("no_consent")
-    to = _address(profile, trigger)
+    try:
+        to = _address(profile, trigger)
+    except InvalidRecipient as exc:
+        return Refuse(exc.reason, str(exc))
     if to is None:
         return Skip("no_address")
     if now_ms - int(trigger.get("emitted_at") or 0) > cfg.max_delay_ms:
@@ -91,12 +107,14 @@ def decide(
 
 
 def _address(profile: StoredProfile, trigger: Mapping[str, Any]) -> str | None:
+    """The first address present, validated; ``None`` when there is none at all."""
     attrs = profile.profile.get("attributes")
-    for candidate in (
-        profile.email,
-        attrs.get("email") if isinstance(attrs, dict) else None,
-        trigger.get("email"),
+    for field_name, candidate in (
+        ("profile.email", profile.email),
+        ("profile.attributes.email", attrs.get("email") if isinstance(attrs, dict) else None),
+        ("trigger.email", trigger.get("email")),
     ):
-        if isinstance(candidate, str) and "@" in candidate:
-            return candidate.strip()
+        if candidate is None or (isinstance(candidate, str) and not candidate.strip()):
+            continue
+        return recipient(candidate, field_name)
     return None

@@ -16,6 +16,7 @@ from typing import Literal
 from cdpflow.errors import ConfigError
 from cdpflow.secrets import Secret
 from cdpflow.settings import Settings
+from mailer.addresses import InvalidRecipient, recipient
 from mailer.delivery import Backoff
 from mailer.policy import DAY_MS, PolicyConfig
 from mailer.quiet_hours import QuietHours
@@ -94,9 +95,10 @@ class MailerSettings:
             quiet = None if quiet_text.lower() == "off" else QuietHours.parse(quiet_text)
         except ValueError as exc:
             raise ConfigError(f"CDPFLOW_MAILER_QUIET_HOURS: {exc} (or 'off')") from None
-        sender = r.text("CDPFLOW_MAILER_FROM", d.sender)
-        if "@" not in sender:
-            raise ConfigError("CDPFLOW_MAILER_FROM must be an email address")
+        try:
+            sender = recipient(r.text("CDPFLOW_MAILER_FROM", d.sender), "CDPFLOW_MAILER_FROM")
+        except InvalidRecipient as exc:
+            raise ConfigError(f"{exc} (CDPFLOW_MAILER_FROM must be one email address)") from None
         templates = r.text("CDPFLOW_MAILER_TEMPLATES_DIR", "")
         if templates and not Path(templates).is_dir():
             raise ConfigError("CDPFLOW_MAILER_TEMPLATES_DIR is not a directory")

@@ -61,7 +61,9 @@ class SmtpDelivery:
             with self._connect() as smtp:
                 if self._cfg.username and self._cfg.password is not None:
                     smtp.login(self._cfg.username, self._cfg.password.reveal())
-                refused = smtp.send_message(message)
+                # The envelope is given, not derived from the headers: one recipient.
+                refused = smtp.send_message(message, from_addr=email.sender,
+                                            to_addrs=[email.to])  # fmt: skip
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             raise _by_code(min(codes, default=550), "recipient") from None

@@ -28,13 +28,14 @@ from cdpflow.codec import default_codec
 from cdpflow.errors import ConfigError
 from mailer.dead_letters import KafkaDeadLetters
 from mailer.delivery import Delivery
+from mailer.exceptions import Unavailable
 from mailer.ledger import Ledger
 from mailer.settings import MailerSettings
 from mailer.sink import MailerConfig, TriggerMailer, TriggerMessage
 from mailer.smtp import SmtpDelivery
 from mailer.templates import Renderer
 from mailer.webhook import WebhookDelivery
-from profile_api.materializer import Materializer
+from profile_api.materializer import Materializer, MaterializerError
 from state.store import RocksProfileStore, StoredProfile
 
 __all__ = ["RunLimits", "RunStats", "build_delivery", "run"]
@@ -66,7 +67,10 @@ class _StoreProfiles:
         return self._store.get(customer_id)
 
     def refresh(self) -> None:
-        self._feed.catch_up()
+        try:
+            self._feed.catch_up()
+        except MaterializerError as exc:  # the broker, not the trigger: do not dead-letter
+            raise Unavailable(str(exc)) from exc
 
 
 def build_delivery(settings: MailerSettings) -> Delivery:

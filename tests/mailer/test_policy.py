@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailer.policy import DAY_MS, Defer, PolicyConfig, Send, Skip, decide
+from mailer.policy import DAY_MS, Defer, PolicyConfig, Refuse, Send, Skip, decide
 from mailer.quiet_hours import QuietHours
 from tests.mailer.conftest import NOW
 
@@ -90,3 +90,28 @@ def test_the_triggers_time_zone_is_used_when_the_profile_has_none(
     assert isinstance(decide(t, stored_profile_factory(), [], now, cfg), Defer)
     unknown = trigger_factory(emitted_at=now, profile={**excerpt, "timezone": "Mars/Olympus"})
     assert isinstance(decide(unknown, stored_profile_factory(), [], now, cfg), Send)
+
+
+@pytest.mark.parametrize(
+    ("profile_email", "trigger_email", "field"),
+    [("a@victim.example\r\nBcc: b@evil.example", None, "profile.email"),
+     ("a@victim.example, b@evil.example", "ada@example.com", "profile.email"),
+     (None, "a@victim.example, b@evil.example", "trigger.email")],
+)  # fmt: skip
+def test_an_invalid_address_is_refused_naming_its_field_without_falling_back(
+    trigger_factory, stored_profile_factory, profile_email, trigger_email, field
+) -> None:
+    profile = stored_profile_factory(email=profile_email)  # the attribute too
+    decision = decide(trigger_factory(email=trigger_email), profile, [], NOW, NO_QUIET)
+    assert isinstance(decision, Refuse)
+    assert decision.reason == "invalid_recipient"
+    assert decision.detail.startswith(f"{field}: ")
+    assert "victim" not in decision.detail
+
+
+def test_an_invalid_address_is_refused_before_quiet_hours_defer_it(
+    trigger_factory, stored_profile_factory
+) -> None:
+    quiet = PolicyConfig(quiet_hours=QuietHours.parse("00:00-23:59"))
+    profile = stored_profile_factory(email="a@b.example\nBcc: c@d.example", timezone="UTC")
+    assert isinstance(decide(trigger_factory(), profile, [], NOW, quiet), Refuse)

@@ -59,7 +59,9 @@ def test_webhook_delivery_needs_a_url_and_a_long_secret() -> None:
     [("CDPFLOW_MAILER_DELIVERY", "pigeon"), ("CDPFLOW_SMTP_SECURITY", "ssl3"),
      ("CDPFLOW_SMTP_PORT", "99999"), ("CDPFLOW_SMTP_PORT", "x"),
      ("CDPFLOW_MAILER_QUIET_HOURS", "late"), ("CDPFLOW_MAILER_CAP", "0"),
-     ("CDPFLOW_MAILER_FROM", "nobody"), ("CDPFLOW_MAILER_TEMPLATES_DIR", "/no/such/dir")],
+     ("CDPFLOW_MAILER_FROM", "nobody"), ("CDPFLOW_MAILER_FROM", "a@b.example, c@d.example"),
+     ("CDPFLOW_MAILER_FROM", "Shop <a@b.example>"),
+     ("CDPFLOW_MAILER_TEMPLATES_DIR", "/no/such/dir")],
 )  # fmt: skip
 def test_a_bad_value_names_its_variable(name, value) -> None:
     with pytest.raises(ConfigError, match=name):

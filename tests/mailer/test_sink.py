@@ -249,3 +249,153 @@ def test_a_win_back_trigger_is_sent_with_its_template(rig_factory, trigger_facto
                         attributes={"from": "active", "to": "lapsed"})  # fmt: skip
     assert rig.add(t).reason == "win_back"
     assert rig.outbox.sent[0].subject == "Ada, we miss you at Shop"
+
+
+# --- hostile input and the failure boundary (issue 16) --------------------------------
+
+HOSTILE = [
+    ("a@victim.example\r\nBcc: b@evil.example", "contains a control character"),
+    ("a@victim.example, b@evil.example", "not a single bare address"),
+    ("Victim <a@victim.example>", "not a single bare address"),
+]
+
+
+@pytest.mark.parametrize(("address", "why"), HOSTILE)
+def test_a_hostile_address_is_dead_lettered_naming_the_field_and_the_next_one_is_sent(
+    rig_factory, trigger_factory, stored_profile_factory, address, why
+):
+    rig = rig_factory()
+    rig.profiles.store.apply([("c-6", stored_profile_factory("c-6", email=address))], {})
+    result = rig.add(trigger_factory(customer="c-6", trigger_id="t-h", email=address))
+    assert (result.status, result.reason) == ("dead_lettered", "invalid_recipient")
+    (letter,) = rig.letters.letters
+    assert (letter.reason, letter.trigger_id) == ("invalid_recipient", "t-h")
+    assert letter.error == f"profile.email: {why}"
+    assert rig.outbox.attempts == 0
+    assert rig.ledger.outcome("t-h").outcome == "dead_lettered"
+    assert rig.add(trigger_factory(customer="c-6", trigger_id="t-h")).status == "duplicate"
+    # The neighbour is not affected.
+    assert rig.add(trigger_factory()).status == "sent"
+    assert [e.to for e in rig.outbox.sent] == ["ada@example.com"]
+    assert rig.mailer.metrics.dead_letters.labels("invalid_recipient")._value.get() == 1
+
+
+def test_a_bad_profile_address_never_falls_back_to_the_triggers(
+    rig_factory, trigger_factory, stored_profile_factory
+):
+    rig = rig_factory()
+    rig.profiles.store.apply([("c-1", stored_profile_factory(email="not an address"))], {})
+    result = rig.add(trigger_factory(email="ada@example.com"))
+    assert result.reason == "invalid_recipient"
+    assert rig.outbox.sent == []
+
+
+def test_a_hostile_first_name_cannot_add_a_header(
+    rig_factory, trigger_factory, stored_profile_factory
+):
+    rig = rig_factory()
+    name = "Ada\r\nBcc: b@evil.example\x00"
+    rig.profiles.store.apply([("c-1", stored_profile_factory(first_name=name))], {})
+    assert rig.add(trigger_factory()).status == "sent"
+    (email,) = rig.outbox.sent
+    assert email.subject == "Ada Bcc: b@evil.example , still looking at shoes?"
+    assert not any(ch in email.subject for ch in "\r\n\x00")
+
+
+def test_a_trigger_id_that_could_break_a_header_is_dead_lettered(rig_factory, trigger_factory):
+    rig = rig_factory()
+    result = rig.add(trigger_factory(trigger_id="t-1>\r\nBcc: b@evil.example"))
+    assert (result.status, result.reason) == ("dead_lettered", "invalid_trigger")
+    (letter,) = rig.letters.letters
+    assert letter.trigger_id is None
+    assert letter.error.startswith("trigger_id: ")
+    assert rig.outbox.attempts == 0
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _boom(*_args, **_kwargs):
+    raise Boom("a message that could hold ada@example.com")
+
+
+@pytest.mark.parametrize(
+    ("target", "stage"),
+    [("mailer.sink.template_for", "template"), ("mailer.sink.decide", "policy"),
+     ("mailer.sink.context_for", "render"), ("mailer.sink.header_text", "message")],
+)  # fmt: skip
+def test_an_unexpected_error_in_any_stage_dead_letters_that_trigger_only(
+    rig_factory, trigger_factory, monkeypatch, target, stage
+):
+    rig = rig_factory()
+    with monkeypatch.context() as patch:
+        patch.setattr(target, _boom)
+        result = rig.add(trigger_factory(trigger_id="t-p"))
+    assert (result.status, result.reason, result.trigger_id) == (
+        "dead_lettered", "processing_error", "t-p")  # fmt: skip
+    (letter,) = rig.letters.letters
+    assert letter.reason == "processing_error"
+    assert letter.error_type == "Boom"
+    assert letter.error.startswith(f"{stage} failed: Boom at ")
+    assert "@" not in letter.error  # the exception's message is not kept
+    assert default_codec().decode(letter.raw)[1]["trigger_id"] == "t-p"
+    assert rig.ledger.outcome("t-p").reason == "processing_error"
+    assert rig.mailer.metrics.processing_errors.labels(stage)._value.get() == 1
+    assert rig.add(trigger_factory()).status == "sent"  # the mailer goes on
+
+
+def test_an_unexpected_error_in_the_profile_store_or_the_delivery_is_a_dead_letter(
+    rig_factory, trigger_factory, monkeypatch
+):
+    rig = rig_factory()
+    monkeypatch.setattr(rig.profiles, "get", _boom)
+    assert rig.add(trigger_factory()).reason == "processing_error"
+    monkeypatch.undo()
+    monkeypatch.setattr(rig.outbox, "send", _boom)  # neither transient nor permanent
+    result = rig.add(trigger_factory())
+    assert result.reason == "processing_error"
+    assert [letter.error.split(" at ")[0] for letter in rig.letters.letters] == [
+        "profile failed: Boom", "deliver failed: Boom"]  # fmt: skip
+
+
+def test_when_the_dead_letter_topic_is_unreachable_the_trigger_is_not_given_up(
+    rig_factory, trigger_factory, monkeypatch
+):
+    from mailer.exceptions import Unavailable
+
+    rig = rig_factory()
+
+    def unreachable(_letter):
+        raise Unavailable("dead letter to cdp.events.dlq not acknowledged (timeout)")
+
+    monkeypatch.setattr(rig.letters, "send", unreachable)
+    monkeypatch.setattr(rig.outbox, "send", _boom)
+    with pytest.raises(Unavailable):
+        rig.add(trigger_factory(trigger_id="t-u"))
+    assert rig.ledger.outcome("t-u") is None  # handled again after a restart
+
+
+def test_a_poison_deferred_trigger_is_dead_lettered_and_leaves_the_queue(
+    rig_factory, trigger_factory, stored_profile_factory
+):
+    from mailer.ledger import Deferred, Outcome
+
+    rig = rig_factory()
+    good = default_codec().encode("cdp.Trigger", trigger_factory(trigger_id="t-ok"))
+    for tid, raw in (("t-bad", b"\xc3\x01garbage"), ("t-ok", good)):
+        rig.ledger.defer(Deferred(NOW, tid, raw, b"c-1", "cdp.triggers", 0, 7),
+                         Outcome("deferred", "quiet_hours", NOW))  # fmt: skip
+    results = {r.trigger_id: (r.status, r.reason) for r in rig.mailer.run_due()}
+    assert results == {
+        "t-bad": ("dead_lettered", "processing_error"),
+        "t-ok": ("sent", "category_interest"),
+    }
+    assert rig.ledger.due(10**15) == []
+    (letter,) = rig.letters.letters
+    assert (letter.trigger_id, letter.error_type, letter.offset) == (
+        "t-bad",
+        "CorruptRecordError",
+        7,
+    )
+    assert rig.mailer.run_due() == []
