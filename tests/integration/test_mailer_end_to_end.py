@@ -64,7 +64,8 @@ def run_mailer(settings: Settings, state_dir: Path, smtp: tuple[str, int], *,
     proc = subprocess.run([sys.executable, "-m", "mailer.main", "--until-idle", "3"], env=env,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert proc.returncode == 0, f"mailer failed:\n{proc.stderr[-3000:]}"
-    assert "@example.com" not in proc.stderr, "an address reached the logs"
+    for fragment in ("@example.com", "victim.example", "evil.example"):
+        assert fragment not in proc.stderr, "an address reached the logs"
     return proc.stdout.strip().splitlines()[-1]
 
 
@@ -217,3 +218,62 @@ def test_abandoned_cart_email_lists_the_items_with_prices(
     assert email.message["Subject"] == "Eve, you left something in your cart"
     assert "bag-7 x 2: 49.50" in email.text()
     assert "49.50" in email.html()
+
+
+def test_hostile_addresses_and_poison_records_never_stop_the_mailer(
+    kafka_settings, produce_events, json_event_factory, tmp_path
+) -> None:
+    """Issue 16, repro 3: an identify with a CRLF header injection, one with two
+    addresses, a poison trigger and a poison profile snapshot; the mailer dead-letters the
+    first three, still emails the normal customer, and a restart finds nothing to redo."""
+    j, t0 = json_event_factory, recent()
+    events = [*_customer(j, "ada", t0), *_customer(j, "mal", t0), *_customer(j, "duo", t0)]
+    hostile = {"mal": "a@victim.example\r\nBcc: b@evil.example",
+               "duo": "a@victim.example, b@evil.example"}  # fmt: skip
+    for event in events:
+        if event["type"] == "identify" and event["customer_id"] in hostile:
+            event["payload"]["email"] = hostile[event["customer_id"]]
+    produce_events(kafka_settings, events)
+    run_cdpflow(["run", "--until-end", "--no-recovery"], settings_env(kafka_settings))
+    triggers = {r["customer_id"]: r for r, _ in _triggers(kafka_settings, "category_interest")}
+    assert sorted(triggers) == ["ada", "duo", "mal"]
+
+    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    poison_trigger = b"\xc3\x01" + b"\x00" * 8 + b"not a trigger"
+    producer.produce(kafka_settings.topics.triggers, poison_trigger, b"poison")
+    # Poison on the profiles topic: bytes that are no snapshot, and a null-keyed tombstone.
+    producer.produce(kafka_settings.topics.profiles, b"\xc3\x01garbage", b"ada")
+    producer.produce(kafka_settings.topics.profiles, None, None)
+    assert producer.flush(30) == 0
+    dead_before = len(read_topic(kafka_settings, kafka_settings.topics.dead_letters))
+
+    handler = RecordingHandler()
+    group = f"it-mailer-{uuid.uuid4().hex[:8]}"
+    with smtp_server(handler) as smtp:
+        summary = run_mailer(kafka_settings, tmp_path / "m", smtp, group=group)
+        # 3 triggers, the poison one and 3 tag changes (ignored).
+        assert summary == "mailer: 7 messages dead_lettered=3 ignored=3 sent=1", summary
+        assert [r.to for r in handler.received] == [["ada@example.com"]]
+        assert handler.rcpt_attempts == 1  # no envelope to the victim or the attacker
+        assert _committed_is_end(kafka_settings, group)
+        # Restarted, the mailer does not meet the poison again: it is committed past.
+        assert run_mailer(kafka_settings, tmp_path / "m", smtp, group=group) == (
+            "mailer: 0 messages")  # fmt: skip
+        assert len(handler.received) == 1
+
+    dead = [(r, m) for name, r, m in read_topic(kafka_settings,
+                                                kafka_settings.topics.dead_letters)[dead_before:]
+            if name == "cdp.DeadLetter"]  # fmt: skip
+    by_reason = sorted((r["reason"], r["event_id"], r["error"]) for r, _ in dead)
+    assert by_reason == sorted([
+        ("invalid_recipient", triggers["mal"]["trigger_id"],
+         "profile.email: contains a control character"),
+        ("invalid_recipient", triggers["duo"]["trigger_id"],
+         "profile.email: not a single bare address"),
+        ("unknown_schema", None, next(r["error"] for r, _ in dead
+                                      if r["reason"] == "unknown_schema")),
+    ])  # fmt: skip
+    for letter, _ in dead:
+        assert letter["source_topic"] == kafka_settings.topics.triggers
+        assert "victim" not in letter["error"]
+        assert "evil" not in letter["error"]
