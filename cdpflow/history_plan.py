@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from cdpflow import kafka_log
+from cdpflow.errors import ConfigError
+from cdpflow.kafka_log import kafka_config
 from cdpflow.topics import BrokerUnavailableError
 
 __all__ = ["OffsetPlan", "plan_offsets"]
@@ -34,13 +37,16 @@ def plan_offsets(
 ) -> OffsetPlan:
     """The offsets of ``topic`` with timestamps in ``[since_ms, until_ms)`` (open ends: the
     earliest retained message, and the end of the topic now)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "cdpflow-plan-unused",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(kafka_config(bootstrap, {"group.id": "cdpflow-plan-unused",
+                                                 "enable.auto.commit": False}))  # fmt: skip
     try:
-        meta = consumer.list_topics(topic, timeout=10)
+        meta = consumer.list_topics(topic, timeout=kafka_log.METADATA_TIMEOUT_S)
         info = meta.topics.get(topic)
         if info is None or info.error is not None or not info.partitions:
-            raise BrokerUnavailableError(f"topic {topic} does not exist")
+            raise ConfigError(
+                f"topic {topic} does not exist on {bootstrap} (run: cdpflow topics create, "
+                "or set CDPFLOW_TOPIC_EVENTS)"
+            )
         starts: dict[int, int] = {}
         ends: dict[int, int] = {}
         for p in sorted(info.partitions):
@@ -49,7 +55,10 @@ def plan_offsets(
             ends[p] = _offset_at(consumer, topic, p, until_ms, high, high)
             starts[p] = min(starts[p], ends[p])
     except KafkaException as exc:
-        raise BrokerUnavailableError(f"no Kafka broker answered at {bootstrap}: {exc}") from exc
+        raise BrokerUnavailableError(
+            f"no Kafka broker answered at {bootstrap} "
+            "(set KAFKA_BOOTSTRAP_SERVERS, or start one: bash docker/kafka-local.sh start)"
+        ) from exc
     finally:
         consumer.close()
     return OffsetPlan(topic, starts, ends)

@@ -14,6 +14,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from cdpflow.codec import default_codec
+from cdpflow.kafka_log import kafka_config
 from cdpflow.settings import Settings
 from flows.encode import SinkMessage
 
@@ -26,9 +27,9 @@ def latest_live_profiles(settings: Settings) -> dict[str, dict[str, Any]]:
     """The newest ``cdp.profiles`` record of each customer (a tombstone removes one)."""
     codec = default_codec()
     topic = settings.topics.profiles
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": "cdpflow-diff-unused", "enable.auto.commit": False,
-                         "enable.partition.eof": True})  # fmt: skip
+    consumer = Consumer(kafka_config(settings.bootstrap_servers, {
+        "group.id": "cdpflow-diff-unused", "enable.auto.commit": False,
+        "enable.partition.eof": True}))  # fmt: skip
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])

@@ -9,7 +9,9 @@ from __future__ import annotations
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from cdpflow import kafka_log
 from cdpflow.errors import CdpflowError
+from cdpflow.kafka_log import kafka_config
 from cdpflow.settings import Settings
 
 __all__ = ["BrokerUnavailableError", "create_topics", "topic_specs"]
@@ -32,9 +34,10 @@ def topic_specs(settings: Settings, replication: int = 1) -> list[NewTopic]:
     ]  # fmt: skip
 
 
-def admin(settings: Settings, timeout_s: float = 10.0) -> AdminClient:
+def admin(settings: Settings, timeout_s: float | None = None) -> AdminClient:
     """An admin client that has proved the broker answers, else ``BrokerUnavailableError``."""
-    client = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    timeout_s = kafka_log.METADATA_TIMEOUT_S if timeout_s is None else timeout_s
+    client = AdminClient(kafka_config(settings.bootstrap_servers))
     try:
         client.list_topics(timeout=timeout_s)
     except KafkaException as exc:
