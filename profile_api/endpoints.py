@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import unquote_to_bytes
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 
 from cdpflow.topics import BrokerUnavailableError
 from profile_api.exceptions import (
@@ -20,8 +23,11 @@ from profile_api.exceptions import (
     ErasureDisabled,
     NotFound,
     NotReady,
+    PayloadTooLarge,
+    RequestTimeout,
 )
-from state.store import ProfileStore, StoredProfile
+from profile_api.metrics import Metrics
+from state.store import ProfileStore, StoredProfile, email_key
 from state.store.exceptions import StoreError
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "customer_ref",
     "erase",
     "healthz",
+    "metrics",
     "profile",
     "readyz",
     "segment_members",
@@ -39,8 +46,11 @@ __all__ = [
 log = logging.getLogger("cdpflow.profile_api")
 
 DEFAULT_PAGE_SIZE = 100
-#: Longest customer id an erasure accepts over HTTP (``cdpflow forget`` takes any).
-MAX_ERASE_ID_BYTES = 512
+#: Longest customer id the API reads, erases or takes as a cursor (``cdpflow forget``
+#: takes any).
+MAX_ID_BYTES = 512
+#: Ids are opaque: everything after this in the raw path, percent-decoded, is the id.
+_PROFILES_PATH = b"/v1/profiles/"
 #: Profiles are personal data: no shared cache may keep a copy.
 _PRIVATE = {"Cache-Control": "no-store"}
 
@@ -66,6 +76,11 @@ class Services:
     #: materializer's writes).
     forget_local: Callable[[str], None] | None = None
     erase_retry_after_s: int = 5
+    max_body_bytes: int = 16 * 1024
+    body_timeout_s: float = 10.0
+    #: Segment names the rules define; ``None``: any name.
+    segments: frozenset[str] | None = None
+    metrics: Metrics | None = None
 
 
 def _services(request: Request) -> Services:
@@ -81,7 +96,7 @@ def _found(found: StoredProfile | None) -> JSONResponse:
 
 async def profile(request: Request) -> JSONResponse:
     """``GET /v1/profiles/{customer_id}``: the latest snapshot."""
-    return _found(_services(request).store.get(request.path_params["customer_id"]))
+    return _found(_services(request).store.get(path_id(request)))
 
 
 async def erase(request: Request) -> JSONResponse:
@@ -90,7 +105,7 @@ async def erase(request: Request) -> JSONResponse:
     the dataflow's tombstone arrives. ``503`` with ``Retry-After`` if Kafka did not answer
     in time (the erasure may still happen; repeating it is harmless)."""
     services = _services(request)
-    customer_id = _erasable_id(request.path_params["customer_id"])
+    customer_id = path_id(request)
     if services.eraser is None:  # the auth middleware refuses first; never reached
         raise ErasureDisabled("erasure over HTTP is disabled")
     ref = customer_ref(customer_id)
@@ -124,42 +139,92 @@ def customer_ref(customer_id: str) -> str:
     return "sha256:" + hashlib.sha256(customer_id.encode()).hexdigest()[:16]
 
 
-def _erasable_id(raw: str) -> str:
-    """The path's customer id, or :class:`BadRequest` if it cannot be a real one."""
-    if not raw.strip():
-        raise BadRequest("customer_id: must not be empty")
-    if raw != raw.strip():
-        raise BadRequest("customer_id: must not start or end with whitespace")
-    if "\ufffd" in raw or not raw.isprintable():
-        raise BadRequest("customer_id: must be printable UTF-8 text")
-    if len(raw.encode()) > MAX_ERASE_ID_BYTES:
-        raise BadRequest(f"customer_id: at most {MAX_ERASE_ID_BYTES} bytes")
-    return raw
+def path_id(request: Request) -> str:
+    """The customer id of a ``/v1/profiles/{id}`` path: any string, percent-encoded
+    (``team%2F42`` is ``team/42``). Decoded from the raw path, strictly, so bytes that
+    are not UTF-8 are :class:`BadRequest` rather than a replacement character."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and raw.startswith(_PROFILES_PATH):
+        try:
+            customer_id = unquote_to_bytes(raw[len(_PROFILES_PATH) :]).decode()
+        except UnicodeDecodeError:
+            raise BadRequest("customer_id: must be percent-encoded UTF-8") from None
+    else:  # a server that keeps no raw path: the router's decoding
+        customer_id = str(request.path_params["customer_id"])
+    return _checked_id(customer_id, "customer_id")
+
+
+def _checked_id(value: str, name: str) -> str:
+    if not value:
+        raise BadRequest(f"{name}: must not be empty")
+    if len(value.encode(errors="surrogatepass")) > MAX_ID_BYTES:
+        raise BadRequest(f"{name}: at most {MAX_ID_BYTES} bytes")
+    return value
+
+
+async def _body(request: Request, services: Services) -> bytes:
+    """The request body, at most ``max_body_bytes`` (else 413) and within
+    ``body_timeout_s`` (else 408): a look-up never holds unbounded memory or a slow
+    client's connection."""
+    limit = services.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body: at most {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body: at most {limit} bytes")
+            chunks.append(chunk)
+
+    try:
+        async with asyncio.timeout(services.body_timeout_s):
+            await read()
+    except TimeoutError:
+        raise RequestTimeout(f"body: not received within {services.body_timeout_s:g} s") from None
+    except ClientDisconnect:
+        raise BadRequest("body: the client went away") from None
+    return b"".join(chunks)
 
 
 async def by_email(request: Request) -> JSONResponse:
     """``POST /v1/profiles/lookup`` with ``{"email": ...}``: the email stays out of URLs
-    (and so out of access logs and proxies)."""
+    (and so out of access logs and proxies).
+
+    Answers the first claimant still holding the address (see
+    :class:`~state.store.EmailMatch`), with ``"shared": true`` and the number of
+    ``"claimants"`` when more than one customer holds it.
+    """
+    services = _services(request)
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(await _body(request, services))
     except orjson.JSONDecodeError:
         raise BadRequest("body must be a JSON object with an email") from None
     email = body.get("email") if isinstance(body, dict) else None
-    if not isinstance(email, str) or "@" not in email:
+    if not isinstance(email, str) or email_key(email) is None:
         raise BadRequest("email: expected an email address")
-    return _found(_services(request).store.find_by_email(email))
+    match = services.store.find_by_email(email)
+    if match is None:
+        raise NotFound("no profile holds this address")
+    answer = {**match.profile.to_json(), "shared": match.shared, "claimants": match.claimants}
+    return JSONResponse(answer, headers=_PRIVATE)
 
 
 async def segment_members(request: Request) -> JSONResponse:
     """``GET /v1/segments/{name}/members?limit=&cursor=``: ids ascending; pass the answer's
     ``next_cursor`` as ``cursor`` for the next page (``null`` when done)."""
     services = _services(request)
-    raw_limit = request.query_params.get("limit", str(DEFAULT_PAGE_SIZE))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= services.max_page_size:
-        raise BadRequest(f"limit: expected a whole number from 1 to {services.max_page_size}")
-    limit = int(raw_limit)
-    cursor = request.query_params.get("cursor") or None
     name = request.path_params["name"]
+    if services.segments is not None and name not in services.segments:
+        raise NotFound("no segment of this name in the rules")
+    limit = _limit(request.query_params.get("limit"), services.max_page_size)
+    cursor = request.query_params.get("cursor") or None  # empty: the first page
+    if cursor is not None:
+        cursor = _checked_id(cursor, "cursor")
     # One extra tells whether another page exists.
     members = services.store.segment_members(name, after=cursor, limit=limit + 1)
     page = members[:limit]
@@ -168,6 +233,22 @@ async def segment_members(request: Request) -> JSONResponse:
         {"segment": name, "members": page, "next_cursor": page[-1] if more else None},
         headers=_PRIVATE,
     )
+
+
+def _limit(raw: str | None, most: int) -> int:
+    """``limit``: ASCII digits only (``int()`` also takes ``²``-like digits, spaces and
+    ``_``), from 1 to ``most``."""
+    if raw is None:
+        return min(DEFAULT_PAGE_SIZE, most)
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9 and 1 <= int(raw) <= most):
+        raise BadRequest(f"limit: expected a whole number from 1 to {most}")
+    return int(raw)
+
+
+async def metrics(request: Request) -> Response:
+    """``GET /metrics``: Prometheus text; no token, like the collector's (no personal data)."""
+    found = _services(request).metrics
+    return Response(b"" if found is None else found.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -15,8 +15,12 @@ __all__ = [
     "BrokerUnavailable",
     "ErasureDisabled",
     "Forbidden",
+    "InternalError",
+    "MethodNotAllowed",
     "NotFound",
     "NotReady",
+    "PayloadTooLarge",
+    "RequestTimeout",
     "Unauthorized",
 ]
 
@@ -60,10 +64,38 @@ class BadRequest(ApiError):
 
 
 class NotFound(ApiError):
-    """No such profile (never seen, or erased)."""
+    """No such profile (never seen, or erased), segment or route."""
 
     status = 404
     reason = "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    """A route that exists, asked with a method it does not answer."""
+
+    status = 405
+    reason = "method_not_allowed"
+
+
+class RequestTimeout(ApiError):
+    """The body did not arrive within ``CDPFLOW_API_BODY_TIMEOUT_MS``."""
+
+    status = 408
+    reason = "request_timeout"
+
+
+class PayloadTooLarge(ApiError):
+    """A body over ``CDPFLOW_API_MAX_BODY_BYTES``."""
+
+    status = 413
+    reason = "payload_too_large"
+
+
+class InternalError(ApiError):
+    """A bug: answered as JSON like every other error, and logged with its type only."""
+
+    status = 500
+    reason = "internal_error"
 
 
 class NotReady(ApiError):

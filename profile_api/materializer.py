@@ -6,9 +6,18 @@ snapshots is written to the store *together with* the next offsets in one atomic
 :meth:`~state.store.ProfileStore.apply`. A restart therefore resumes exactly after the
 last applied record; a crash can never leave offsets ahead of the data.
 
-A null value (tombstone) erases the customer. A snapshot that does not decode is
-skipped with a warning naming its partition and offset (the store is a read model of a
-topic the dataflow writes; its dead letters are the dataflow's business).
+A null value (tombstone) erases the customer. Readers never go back in time: a snapshot
+older than the stored one (:func:`~state.store.is_fresher`: ``(event_time, revision,
+as_of)``) is skipped, so a replay writing beside the live run cannot rewind a profile.
+
+**Failure boundary.** A record that cannot be decoded or applied (corrupt bytes, another
+schema, a snapshot the store cannot index) is skipped, counted in :attr:`skipped` by reason
+and logged with its partition, offset and the exception type only; its offset is consumed
+with its batch, so a restart never meets it again. No dead letter: the record stays at its
+source offset on ``cdp.profiles`` for whoever looks, and the API and the mailer each run a
+materializer, so both would write one. Only a store that cannot write at all (a batch with
+no records failing too) stops a batch; the thread then rewinds to the stored offsets and
+retries.
 """
 
 from __future__ import annotations
@@ -16,13 +25,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from cdpflow.codec import AvroCodec, default_codec
 from cdpflow.errors import CdpflowError, CodecError
-from state.store import ProfileChange, ProfileStore, StoredProfile
+from state.store import ProfileChange, ProfileStore, StoredProfile, is_fresher
 from state.store.exceptions import StoreError
 
 __all__ = ["Materializer", "MaterializerError", "topic_partitions"]
@@ -93,6 +103,12 @@ class Materializer:
         self._write_lock = threading.Lock()
         self.applied = 0
         """Records (snapshots and tombstones) applied since this object was made."""
+        self.skipped: Counter[str] = Counter()
+        """Records not applied since this object was made, by reason: ``no_key``,
+        ``undecodable``, ``wrong_schema``, ``invalid_snapshot``, ``processing_error``,
+        ``stale_snapshot``."""
+        self.failed_batches = 0
+        """Batches the store could not write at all (then re-read from stored offsets)."""
 
     @property
     def ready(self) -> bool:
@@ -134,13 +150,73 @@ class Materializer:
             self._positions[partition] = offset + 1
         if offsets:
             with self._write_lock:
-                self._store.apply(changes, offsets)
+                changes = self._fresh(changes)
+                changes = self._write(changes, offsets)
             self.applied += len(changes)
             if self._on_erase is not None:
                 for customer_id, profile in changes:
                     if profile is None:
                         self._on_erase(customer_id)
         return read
+
+    def _fresh(self, changes: Sequence[ProfileChange]) -> list[ProfileChange]:
+        """``changes`` without the snapshots older than what the store (or an earlier
+        change of the batch) holds; a tombstone always deletes."""
+        latest: dict[str, StoredProfile | None] = {}
+        kept: list[ProfileChange] = []
+        for customer_id, profile in changes:
+            if profile is not None:
+                current = latest[customer_id] if customer_id in latest else self._get(customer_id)
+                if not is_fresher(profile, current):
+                    self._skip("stale_snapshot", None, None, None)
+                    continue
+            latest[customer_id] = profile
+            kept.append((customer_id, profile))
+        return kept
+
+    def _get(self, customer_id: str) -> StoredProfile | None:
+        try:
+            return self._store.get(customer_id)
+        except StoreError:  # an unreadable stored value: the snapshot replaces it
+            return None
+
+    def _write(
+        self, changes: list[ProfileChange], offsets: dict[tuple[str, int], int]
+    ) -> list[ProfileChange]:
+        """Apply ``changes`` and ``offsets`` in one batch; if that fails, each change on
+        its own, skipping those that fail, then the offsets. Returns what was applied."""
+        try:
+            self._store.apply(changes, offsets)
+        except Exception as exc:  # noqa: BLE001 - the failure boundary: find the record at fault
+            log.warning("%s batch of %d changes not written (%s); writing them one by one",
+                        self._topic, len(changes), type(exc).__name__)  # fmt: skip
+        else:
+            return changes
+        applied: list[ProfileChange] = []
+        for change in changes:
+            try:
+                self._store.apply([change], {})
+            except Exception as exc:  # noqa: BLE001 - the failure boundary: skip this record
+                self._skip("processing_error", type(exc).__name__, None, None)
+            else:
+                applied.append(change)
+        try:
+            self._store.apply([], offsets)
+        except Exception as exc:
+            raise MaterializerError(
+                f"the profile store cannot write ({type(exc).__name__})"
+            ) from exc
+        return applied
+
+    def _skip(
+        self, reason: str, error_type: str | None, partition: int | None, offset: int | None
+    ) -> None:
+        """Count and log a record not applied: coordinates and types, never values."""
+        self.skipped[reason] += 1
+        where = "" if partition is None else f" at {partition}:{offset}"
+        why = "" if error_type is None else f" ({error_type})"
+        level = logging.DEBUG if reason == "stale_snapshot" else logging.WARNING
+        log.log(level, "%s record skipped%s: %s%s", self._topic, where, reason, why)
 
     def erase(self, customer_id: str) -> None:
         """Delete ``customer_id`` from the store now, as its tombstone will (idempotent).
@@ -156,19 +232,32 @@ class Materializer:
     def _change(
         self, key: bytes | None, value: bytes | None, partition: int, offset: int
     ) -> ProfileChange | None:
+        """The record as a change, or ``None`` (skipped, counted and logged)."""
+        try:
+            return self._decoded(key, value)
+        except _Skipped as skipped:
+            reason, error_type = skipped.reason, skipped.error_type
+        except Exception as exc:  # noqa: BLE001 - the failure boundary: one record never
+            # stops the materializer
+            reason, error_type = "processing_error", type(exc).__name__
+        self._skip(reason, error_type, partition, offset)
+        return None
+
+    def _decoded(self, key: bytes | None, value: bytes | None) -> ProfileChange:
         if value is None:
             if not key:
-                log.warning("tombstone without a key skipped at %d:%d", partition, offset)
-                return None
+                raise _Skipped("no_key")
             return (key.decode(), None)
         try:
             name, record = self._codec.decode(value, logical=False)
-            if name != "cdp.ProfileSnapshot":
-                raise CodecError(f"expected cdp.ProfileSnapshot, got {name}")
+        except CodecError as exc:
+            raise _Skipped("undecodable", type(exc).__name__) from exc
+        if name != "cdp.ProfileSnapshot":
+            raise _Skipped("wrong_schema")
+        try:
             profile = StoredProfile.from_snapshot(record)
-        except (CodecError, StoreError) as exc:
-            log.warning("snapshot skipped at %d:%d (%s: %s)", partition, offset, exc.reason, exc)
-            return None
+        except StoreError as exc:
+            raise _Skipped("invalid_snapshot", type(exc).__name__) from exc
         return (profile.customer_id, profile)
 
     def end_offsets(self, timeout_s: float = 10.0) -> dict[int, int]:
@@ -219,10 +308,29 @@ class Materializer:
     def _run(self) -> None:
         ends = self.end_offsets()
         while not self._stop.is_set():
-            self.poll_once(0.5)
+            try:
+                self.poll_once(0.5)
+            except Exception as exc:  # noqa: BLE001 - the thread outlives a failed batch
+                self.failed_batches += 1
+                log.error("%s batch not written (%s); re-reading from the stored offsets",
+                          self._topic, type(exc).__name__)  # fmt: skip
+                self._stop.wait(1.0)
+                self._rewind()
+                continue
             if not self.ready and self.caught_up(ends):
                 self._ready.set()
                 log.info("profile store caught up with %s", self._topic)
+
+    def _rewind(self) -> None:
+        """Back to the offsets the store holds (a failed batch is read again)."""
+        try:
+            stored = self._store.offsets(self._topic)
+            self._positions = {p: stored.get(p, OFFSET_BEGINNING) for p in self._positions}
+            self._consumer.assign(
+                [TopicPartition(self._topic, p, o) for p, o in sorted(self._positions.items())]
+            )
+        except Exception as exc:  # noqa: BLE001 - tried again after the next failure
+            log.error("%s: cannot rewind (%s)", self._topic, type(exc).__name__)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()
@@ -233,3 +341,12 @@ class Materializer:
         """Stop the thread, if any, and close the consumer (not the store)."""
         self.stop()
         self._consumer.close()
+
+
+class _Skipped(Exception):
+    """A record the materializer does not apply, with the reason it is counted under."""
+
+    def __init__(self, reason: str, error_type: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_type = error_type

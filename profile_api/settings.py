@@ -38,6 +38,13 @@ class ApiSettings:
     erase_timeout_s: float = 5.0
     erase_retry_after_s: int = 5
     max_page_size: int = 1000
+    #: Largest request body read (the e-mail look-up's); more is ``413``.
+    max_body_bytes: int = 16 * 1024
+    #: How long a request body may take to arrive; longer is ``408``.
+    body_timeout_s: float = 10.0
+    #: The segments the rules define (``CDPFLOW_RULES_FILE``): members of any other are
+    #: ``404``. ``None`` (tests building settings by hand): every name is a segment.
+    segments: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -69,6 +76,14 @@ class ApiSettings:
                 e, "CDPFLOW_API_ERASE_TIMEOUT_MS", int(d.erase_timeout_s * 1000), lower=100
             )
             / 1000,
+            max_body_bytes=env_int(
+                e, "CDPFLOW_API_MAX_BODY_BYTES", d.max_body_bytes, lower=256, upper=1 << 20
+            ),
+            body_timeout_s=env_int(
+                e, "CDPFLOW_API_BODY_TIMEOUT_MS", int(d.body_timeout_s * 1000), lower=100
+            )
+            / 1000,
+            segments=frozenset(shared.profile.rules.segments),
         )
 
 
