@@ -58,7 +58,7 @@ def email_key(email: str | None) -> str | None:
     (no ``@`` between a local part and a domain, a control or space character, too long):
     such a value is kept in the profile but never found by a look-up.
 
-    >>> email_key("Ada@Example.com"), email_key("a@x.example\r\nBcc: b@y.example")
+    >>> email_key("Ada@Example.com"), email_key("a@x.example, b@y.example")
     ('ada@example.com', None)
     """
     if not email:
