@@ -9,11 +9,17 @@ The JSON shape mirrors the Avro envelope, with friendlier names::
 ``timestamp`` (or ``event_time``) and ``received_at`` take ISO-8601 with a zone or
 milliseconds since the epoch; ``received_at`` defaults to the event time. Errors name
 the field and never echo its value.
+
+What arrives here may be hostile (signed webhooks, JSON events): every time must lie in
+:mod:`state.bounds`' range (1970 up to 2200), a ``signup_date`` within its dates, and
+every amount (``value``, ``revenue``, ``discount``, each product's ``price``) be finite
+and at most ``MAX_AMOUNT``; else ``EventValidationError`` (``invalid_field``) names the
+field. Nothing downstream then overflows on them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -22,8 +28,16 @@ from fastavro.validation import ValidationError, validate
 from cdpflow.codec import AvroCodec
 from cdpflow.errors import EventValidationError
 from flows.decode import to_ms
+from state.bounds import amount_problem, date_problem, time_problem
 
-__all__ = ["PAYLOAD_RECORD", "normalize_json", "parse_time", "record_from_json"]
+__all__ = [
+    "PAYLOAD_RECORD",
+    "check_amount",
+    "normalize_json",
+    "parse_time",
+    "record_from_json",
+    "utc_date",
+]
 
 PAYLOAD_RECORD = {
     "identify": "cdp.Identify",
@@ -39,10 +53,46 @@ PAYLOAD_RECORD = {
     "custom": "cdp.CustomEvent",
 }
 _JSON_VALUED_MAPS = {"traits", "properties"}
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def parse_time(value: Any, field: str) -> int:
-    """ISO-8601 with a zone, or integer milliseconds, to milliseconds since the epoch."""
+    """ISO-8601 with a zone, or integer milliseconds, to milliseconds since the epoch.
+
+    Refused (``invalid_field``, naming ``field``) outside :mod:`state.bounds`' times, so
+    ``0001-01-01T00:00:00+01:00`` is an error here, never an ``OverflowError`` later.
+    """
+    ms = _instant(value, field)
+    if time_problem(ms) is not None:
+        raise EventValidationError("invalid_field", f"{field}: time out of range")
+    return ms
+
+
+def utc_date(value: Any, field: str) -> date:
+    """The UTC date of an ISO-8601 time with a zone or of integer milliseconds, within
+    :mod:`state.bounds`' dates (``invalid_field`` naming ``field`` otherwise)."""
+    days = _instant(value, field) // 86_400_000
+    try:
+        day = date.fromordinal(_EPOCH_ORDINAL + days)
+    except (ValueError, OverflowError):  # beyond date's years 1-9999
+        raise EventValidationError("invalid_field", f"{field}: date out of range") from None
+    if date_problem(day) is not None:
+        raise EventValidationError("invalid_field", f"{field}: date out of range")
+    return day
+
+
+def check_amount(value: Any, field: str) -> None:
+    """Refuse a number that is not a finite amount within ``state.bounds.MAX_AMOUNT``
+    (``invalid_field`` naming ``field``); other types are the schema's to judge."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        problem = amount_problem(value)
+        if problem is not None:
+            raise EventValidationError("invalid_field", f"{field}: {problem}")
+
+
+def _instant(value: Any, field: str) -> int:
+    """Milliseconds since the epoch, unbounded; exact integer maths (an aware
+    difference, which cannot overflow where ``astimezone`` would at years 1 and 9999)."""
     if isinstance(value, bool):
         raise EventValidationError("invalid_field", f"{field}: expected a time, got a boolean")
     if isinstance(value, int):
@@ -54,7 +104,7 @@ def parse_time(value: Any, field: str) -> int:
             raise EventValidationError("invalid_field", f"{field}: not an ISO-8601 time") from None
         if parsed.tzinfo is None:
             raise EventValidationError("invalid_field", f"{field}: time has no zone offset")
-        return to_ms(parsed.astimezone(UTC))
+        return to_ms(parsed)
     raise EventValidationError("invalid_field", f"{field}: expected a time")
 
 
@@ -88,13 +138,9 @@ def normalize_json(obj: dict[str, Any]) -> dict[str, Any]:
             raise EventValidationError(
                 "invalid_field", f"payload.{name}: a value is not JSON"
             ) from None
-    if isinstance(payload.get("signup_date"), str):
-        try:
-            payload["signup_date"] = date.fromisoformat(payload["signup_date"])
-        except ValueError:
-            raise EventValidationError(
-                "invalid_field", "payload.signup_date: not an ISO date"
-            ) from None
+    if "signup_date" in payload:
+        payload["signup_date"] = _signup_date(payload["signup_date"])
+    _check_amounts(payload)
     return {
         "event_id": obj.get("event_id"),
         "event_type": event_type,
@@ -126,6 +172,49 @@ def record_from_json(obj: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
             "schema_mismatch", f"does not fit cdp.Event at: {where}"
         ) from None
     return record
+
+
+def _signup_date(value: Any) -> Any:
+    """``payload.signup_date``: an ISO date, a ``date`` or Avro's days since the epoch,
+    within the accepted dates; other types are the schema's to judge."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            raise EventValidationError(
+                "invalid_field", "payload.signup_date: not an ISO date"
+            ) from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            value = date.fromordinal(_EPOCH_ORDINAL + value)
+        except (ValueError, OverflowError):
+            raise EventValidationError(
+                "invalid_field", "payload.signup_date: date out of range"
+            ) from None
+    if isinstance(value, date) and date_problem(value) is not None:
+        raise EventValidationError("invalid_field", "payload.signup_date: date out of range")
+    return value
+
+
+def _check_amounts(payload: dict[str, Any]) -> None:
+    """Every amount of the payload records (``cdp.CheckoutStarted``, ``cdp.OrderCompleted``,
+    the products of ``cdp.ProductViewed`` and ``cdp.CartItemChanged``)."""
+    for name in ("value", "revenue", "discount"):
+        check_amount(payload.get(name), f"payload.{name}")
+    _check_price(payload.get("product"), "payload.product")
+    item = payload.get("item")
+    if isinstance(item, dict):
+        _check_price(item.get("product"), "payload.item.product")
+    items = payload.get("items")
+    if isinstance(items, list):
+        for i, line in enumerate(items):
+            if isinstance(line, dict):
+                _check_price(line.get("product"), f"payload.items[{i}].product")
+
+
+def _check_price(product: Any, field: str) -> None:
+    if isinstance(product, dict):
+        check_amount(product.get("price"), f"{field}.price")
 
 
 def _as_text(value: Any) -> str:

@@ -30,6 +30,8 @@ from libc.string cimport memcpy
 
 import orjson
 
+from state import bounds
+
 #: The Rabin fingerprint of the ``cdp.Event`` schema this encoder writes (hex).
 SCHEMA_FINGERPRINT = "13c00b6a8d59239c"
 
@@ -61,9 +63,13 @@ cdef enum:
 
 cdef int64_t INT32_MIN = -2147483648
 cdef int64_t INT32_MAX = 2147483647
-#: Times beyond this (|ms|, about 285,000 years; ``sentAt``, ``received_at``) are left to
-#: the Python path, so that the skew arithmetic below cannot overflow 64 bits.
-cdef int64_t TIME_BOUND = 9007199254740992
+#: ``state.bounds``' times: ``sentAt``, ``received_at`` and the event time outside them
+#: are left to the Python path (which refuses them), so the skew arithmetic below cannot
+#: overflow 64 bits either.
+cdef int64_t MIN_TIME_MS = bounds.MIN_TIME_MS
+cdef int64_t MAX_TIME_MS = bounds.MAX_TIME_MS
+#: ``state.bounds.MAX_AMOUNT``: an amount beyond it (or not finite) is the Python path's.
+cdef double MAX_AMOUNT = bounds.MAX_AMOUNT
 
 #: The symbols of ``cdp.EmailAction``, in schema order (its index is what is written).
 _EMAIL_ACTION_SYMBOLS = ("delivered", "opened", "clicked", "bounced", "unsubscribed", "other")
@@ -217,11 +223,15 @@ cdef object _first(dict d, str key, str second, str third=None):
 
 
 cdef double _number(object value) except? -1:
-    """``segment._number`` for JSON numbers; a string, which ``float()`` would judge, is
-    Slow."""
+    """``segment._number`` for JSON numbers; a string, which ``float()`` would judge, and
+    an amount that is not finite or beyond ``MAX_AMOUNT`` (refused there) are Slow."""
+    cdef double number
     if type(value) is not float and type(value) is not int:
         raise Slow()
-    return <double>value  # PyFloat_AsDouble: float(value), rounded as float() rounds
+    number = <double>value  # PyFloat_AsDouble: float(value), rounded as float() rounds
+    if not (-MAX_AMOUNT <= number <= MAX_AMOUNT):  # NaN fails it too
+        raise Slow()
+    return number
 
 
 cdef int64_t _int32(object value) except? -1:
@@ -340,7 +350,7 @@ cdef class FastBatch:
         cdef int event_type
         cdef _Buffer out = self.out
 
-        if type(item) is not dict or received_at > TIME_BOUND or received_at < -TIME_BOUND:
+        if type(item) is not dict or received_at >= MAX_TIME_MS or received_at < MIN_TIME_MS:
             raise Slow()
         message = <dict>item
         call = _get(message, "type")
@@ -387,7 +397,7 @@ cdef class FastBatch:
             has_sent = True
             if type(sent_at) is int:
                 sent_ms = sent_at  # OverflowError beyond 64 bits: the Python path
-                if sent_ms > TIME_BOUND or sent_ms < -TIME_BOUND:
+                if sent_ms >= MAX_TIME_MS or sent_ms < MIN_TIME_MS:
                     raise Slow()
             else:
                 sent_ms = self._time(sent_at)
@@ -401,6 +411,8 @@ cdef class FastBatch:
             event_time = received_at - (sent_ms - device_ms) if has_sent else device_ms
             if public and event_time > received_at:  # a client clock: clamped
                 event_time = received_at
+            elif event_time >= MAX_TIME_MS or event_time < MIN_TIME_MS:  # skew-corrected
+                raise Slow()
 
         out.size = 0
         out.raw(self.header, len(self.header))

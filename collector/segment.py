@@ -19,6 +19,12 @@ validates it against ``cdp.Event``. Errors raised here name the *Segment* field
   are refused (``forbidden_for_public_key``). Its device clock cannot date an event after
   its receipt: a later ``event_time`` is clamped to ``receivedAt``, as Segment does for
   client clocks, so a forged future time cannot win "last write wins" over real events.
+- Hostile numbers and times are refused naming the field (``invalid_field``), never
+  stored: amounts (prices, totals, revenue, value, discounts; also strings ``float()``
+  reads, like ``"NaN"`` or ``"1e400"``) must be finite and within
+  ``state.bounds.MAX_AMOUNT``; quantities and ages Avro ``int`` s; every time
+  (``timestamp``, ``originalTimestamp``, ``sentAt``, the skew-corrected event time,
+  ``receivedAt``) within ``state.bounds``' times; ``traits.createdAt`` within its dates.
 """
 
 from __future__ import annotations
@@ -26,14 +32,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import orjson
 
 from cdpflow.errors import EventValidationError
-from cdpflow.json_events import PAYLOAD_RECORD, parse_time
+from cdpflow.json_events import PAYLOAD_RECORD, parse_time, utc_date
 from state.alias import ALIAS_EVENTS, HANDOVER_EVENT
+from state.bounds import MAX_TIME_MS, MIN_TIME_MS, amount_problem, date_problem
 from state.profile import ERASE_EVENT
 
 __all__ = [
@@ -104,6 +111,8 @@ def segment_to_record(
         )
     if public:
         _check_public(call, message)
+    if not MIN_TIME_MS <= received_at < MAX_TIME_MS:  # the server's clock, not the sender's
+        raise EventValidationError("invalid_field", "receivedAt: time out of range")
     get = message.get
     customer_id = get("userId")
     if type(customer_id) is not str or not customer_id:
@@ -120,11 +129,16 @@ def segment_to_record(
         context = {**batch_context, **context}
     event_type, payload = _CALLS[call](message)
     sent_at = get("sentAt", batch_sent_at)
-    if sent_at is not None and type(sent_at) is not int:
-        sent_at = _time(sent_at, "sentAt")
+    if sent_at is not None:
+        if type(sent_at) is not int:
+            sent_at = _time(sent_at, "sentAt")
+        elif not MIN_TIME_MS <= sent_at < MAX_TIME_MS:
+            raise EventValidationError("invalid_field", "sentAt: time out of range")
     event_time = _corrected_time(message, sent_at, received_at)
     if public and event_time > received_at:
         event_time = received_at
+    elif not MIN_TIME_MS <= event_time < MAX_TIME_MS:  # skew-corrected
+        raise EventValidationError("invalid_field", "timestamp: time out of range after sentAt")
     return {
         "event_id": _event_id(message),
         "event_type": event_type,
@@ -182,12 +196,12 @@ def _check_public(call: str, message: Json) -> None:
 
 
 def _corrected_time(message: Json, sent_at: int | None, received_at: int) -> int:
-    original = message.get("timestamp")
+    original, field = message.get("timestamp"), "timestamp"
     if original is None:
-        original = message.get("originalTimestamp")
+        original, field = message.get("originalTimestamp"), "originalTimestamp"
         if original is None:
             return received_at
-    device_time = _time(original, "timestamp")
+    device_time = _time(original, field)
     if sent_at is None:
         return device_time
     return received_at - (sent_at - device_time)
@@ -203,8 +217,13 @@ def _event_id(message: Json) -> str:
         raise EventValidationError("invalid_field", "messageId: expected a string")
     if message.get("timestamp") is None:
         return f"r-{uuid.uuid4().hex}"
-    digest = hashlib.sha256(orjson.dumps(message, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return f"h-{digest[:32]}"
+    try:
+        text = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (254 levels)
+        raise EventValidationError(
+            "invalid_field", "messageId: required for a message nested this deeply"
+        ) from None
+    return f"h-{hashlib.sha256(text).hexdigest()[:32]}"
 
 
 # --- calls ---------------------------------------------------------------------------
@@ -323,6 +342,10 @@ def _order_completed(p: Json) -> tuple[str, Json]:
         if not items or None in prices:
             raise EventValidationError("missing_field", "properties.total: required")
         revenue = sum(i["product"]["price"] * i["quantity"] for i in items)
+        if amount_problem(revenue) is not None:
+            raise EventValidationError(
+                "invalid_field", "properties.total: the products' sum is out of range"
+            )
     else:
         revenue = _number(total, "properties.total")
     discount = p.get("discount")
@@ -523,22 +546,37 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _number(value: Any, field: str) -> float:
+    """An amount: a JSON number or a numeric string, finite and within ``MAX_AMOUNT``."""
     if type(value) is float:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        number = value
+    elif isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise EventValidationError("invalid_field", f"{field}: expected a number")
-    try:
-        return float(value)
-    except ValueError:
-        raise EventValidationError("invalid_field", f"{field}: expected a number") from None
+    else:
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):  # OverflowError: an int beyond a double
+            raise EventValidationError("invalid_field", f"{field}: expected a number") from None
+    problem = amount_problem(number)
+    if problem is not None:  # "NaN", "Infinity", "1e400", 1e305: never stored
+        raise EventValidationError("invalid_field", f"{field}: {problem}")
+    return number
+
+
+_INT32 = (-(2**31), 2**31 - 1)
 
 
 def _int(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
+    """A whole number that fits an Avro ``int`` (quantities, ages)."""
+    whole: int
+    if isinstance(value, int) and not isinstance(value, bool):
+        whole = value
+    elif isinstance(value, float) and value.is_integer():
+        whole = int(value)
+    else:
         raise EventValidationError("invalid_field", f"{field}: expected a whole number")
-    return value
+    if not _INT32[0] <= whole <= _INT32[1]:
+        raise EventValidationError("invalid_field", f"{field}: out of range")
+    return whole
 
 
 def _opt_int(value: Any, field: str) -> int | None:
@@ -546,16 +584,18 @@ def _opt_int(value: Any, field: str) -> int | None:
 
 
 def _date(value: Any, field: str) -> str:
+    """A sign-up date: ``YYYY-MM-DD``, else a time (its UTC date); within the dates of
+    ``state.bounds``."""
     if isinstance(value, str) and len(value) == 10:
         try:
-            return date.fromisoformat(value).isoformat()
+            day = date.fromisoformat(value)
         except ValueError:
             pass
-    ms = parse_time(value, field)
-    try:
-        return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
-    except (ValueError, OverflowError, OSError):  # beyond datetime's years 1-9999
-        raise EventValidationError("invalid_field", f"{field}: date out of range") from None
+        else:
+            if date_problem(day) is not None:
+                raise EventValidationError("invalid_field", f"{field}: date out of range")
+            return day.isoformat()
+    return utc_date(value, field).isoformat()
 
 
 def _text_map(values: Json, field: str) -> dict[str, str]:

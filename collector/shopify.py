@@ -14,16 +14,35 @@ topic                     event(s)
 anything else             ``custom`` named ``shopify:<topic>``, never dropped
 ========================  ==========================================================
 
-``event_id`` is ``shopify:<X-Shopify-Webhook-Id>`` (Shopify resends a failed delivery with
-the same id, so retries dedupe downstream). The customer id is Shopify's customer id as
-text; without a customer the checkout or cart token is the anonymous id.
+``event_id`` names the resource and its version, never the delivery:
+``shopify:<topic>:<resource id>`` for a ``*/create`` topic (one order, one
+``order_completed``) and ``shopify:<topic>:<resource id>:<updated_at>`` for the others
+(one event per state of the resource); a body without its id or ``updated_at`` uses a
+digest of the body instead. The resource id is the order's or customer's ``id``, the
+checkout's or cart's ``token``; Shopify's ids are unique across shops. So a retried
+delivery, and a captured signed body replayed with a fresh ``X-Shopify-Webhook-Id`` (the
+signature covers the body only, see :mod:`collector.signatures`), give the event of the
+first delivery again, which the dataflow's dedupe drops. A body that is plainly another
+resource than its (unsigned) topic names is refused (``invalid_event``): a customer never
+has ``line_items``, a checkout or cart no ``financial_status``, an order or cart no
+``abandoned_checkout_url``.
+
+The customer id is Shopify's customer id as text; without a customer the checkout or cart
+token is the anonymous id. Amounts must be finite and within ``state.bounds.MAX_AMOUNT``,
+quantities Avro ``int`` s, times and dates within ``state.bounds`` (``invalid_field``
+naming the Shopify field).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+import orjson
+
 from cdpflow.errors import EventValidationError
+from cdpflow.json_events import parse_time
+from state.bounds import amount_problem
 
 __all__ = ["shopify_to_json"]
 
@@ -33,10 +52,11 @@ Json = dict[str, Any]
 def shopify_to_json(topic: str, body: Any, webhook_id: str, received_at: int) -> list[Json]:
     if not isinstance(body, dict):
         raise EventValidationError("invalid_event", "body: expected a JSON object")
-    if not webhook_id:
+    if not webhook_id:  # every real delivery has one; it no longer names the event
         raise EventValidationError("missing_field", "X-Shopify-Webhook-Id: required")
+    _check_resource(topic, body)
     base = {
-        "event_id": f"shopify:{webhook_id}",
+        "event_id": _event_id(topic, body),
         "received_at": received_at,
         "source": "shopify",
         "timestamp": _when(body, topic, received_at),
@@ -75,9 +95,50 @@ def shopify_to_json(topic: str, body: Any, webhook_id: str, received_at: int) ->
     ]
 
 
-def _when(body: Json, topic: str, received_at: int) -> Any:
+#: Fields only another resource has, by topic prefix (the topic header is not signed).
+_FOREIGN_FIELDS = {
+    "orders/": ("abandoned_checkout_url",),
+    "checkouts/": ("financial_status",),
+    "carts/": ("financial_status", "abandoned_checkout_url"),
+    "customers/": ("line_items",),
+}
+
+
+def _check_resource(topic: str, body: Json) -> None:
+    for prefix, fields in _FOREIGN_FIELDS.items():
+        if topic.startswith(prefix):
+            for name in fields:
+                if name in body:
+                    raise EventValidationError(
+                        "invalid_event", f"{name}: not a field of a {prefix[:-1]} body"
+                    )
+
+
+def _event_id(topic: str, body: Json) -> str:
+    """The resource (and for a change, its version) the delivery is about: see above."""
+    key = body.get("token") if topic.startswith(("checkouts/", "carts/")) else body.get("id")
+    resource = _text(key if key is not None else body.get("id"))
+    version = None if topic.endswith("/create") else _text(body.get("updated_at"))
+    if resource is None or (version is None and not topic.endswith("/create")):
+        try:
+            text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes
+            raise EventValidationError("invalid_event", "body: nested too deeply") from None
+        return f"shopify:{topic}:h-{hashlib.sha256(text).hexdigest()[:32]}"
+    return (
+        f"shopify:{topic}:{resource}"
+        if version is None
+        else f"shopify:{topic}:{resource}:{version}"
+    )
+
+
+def _when(body: Json, topic: str, received_at: int) -> int:
     key = "created_at" if topic.endswith("/create") else "updated_at"
-    return body.get(key) or body.get("created_at") or received_at
+    for name in (key, "created_at"):
+        value = body.get(name)
+        if value:
+            return parse_time(value, name)
+    return received_at
 
 
 def _has_identity(body: Json) -> bool:
@@ -173,6 +234,8 @@ def _items(body: Json) -> list[Json]:
             raise EventValidationError(
                 "invalid_field", f"line_items[{i}].quantity: expected a whole number"
             )
+        if not -(2**31) <= quantity < 2**31:  # an Avro int
+            raise EventValidationError("invalid_field", f"line_items[{i}].quantity: out of range")
         product = {
             "product_id": _text(pid),
             "name": _text(line.get("title") or line.get("name")),
@@ -194,12 +257,17 @@ def _text(value: Any) -> str | None:
 
 
 def _money(value: Any, field: str) -> float | None:
-    """Shopify sends amounts as decimal strings (``"19.99"``)."""
+    """Shopify sends amounts as decimal strings (``"19.99"``); ``"NaN"``, ``"Infinity"``,
+    ``"1e400"`` and amounts beyond ``MAX_AMOUNT`` are refused, though ``float()`` reads them."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise EventValidationError("invalid_field", f"{field}: expected an amount")
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        amount = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond a double
         raise EventValidationError("invalid_field", f"{field}: expected an amount") from None
+    problem = amount_problem(amount)
+    if problem is not None:
+        raise EventValidationError("invalid_field", f"{field}: {problem}")
+    return amount

@@ -117,11 +117,30 @@ def test_iso_offset_and_z_name_the_same_instant() -> None:
     [
         ("1970-01-01T00:00:00Z", 0),
         ("2001-09-09T01:46:40Z", 1_000_000_000_000),  # the well-known billennium
-        ("1969-12-31T23:59:59.999Z", -1),
+        ("1970-01-01T01:00:00.001+01:00", 1),
+        ("2199-12-31T23:59:59.999Z", 7_258_118_399_999),  # the last instant accepted
     ],
 )
 def test_known_epoch_values(text: str, expected_ms: int) -> None:
     assert parse_time(text, "timestamp") == expected_ms
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1969-12-31T23:59:59.999Z",  # before state.bounds' first instant (was -1)
+        "2200-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",  # year 0 in UTC: OverflowError from astimezone
+        "9999-12-31T23:59:59-01:00",  # year 10000 in UTC
+        -1,
+        7_258_118_400_000,
+        2**63,
+    ],
+)
+def test_times_outside_the_bounds_are_refused_naming_the_field(value: Any) -> None:
+    with pytest.raises(EventValidationError, match=r"^sent_at: time out of range$") as info:
+        parse_time(value, "sent_at")
+    assert info.value.reason == "invalid_field"
 
 
 def test_integer_milliseconds_are_taken_as_is() -> None:

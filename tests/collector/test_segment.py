@@ -319,8 +319,11 @@ def test_device_times_fast_path_agrees_with_parse_time(value: str) -> None:
 
 def test_device_times_fast_path_examples() -> None:
     assert _time("2026-11-01T10:00:12.345Z", "t") == parse_time("2026-11-01T10:00:12.345Z", "t")
-    assert _time("1969-12-31T23:59:59.500Z", "t") == -500
-    assert _time("1969-12-31T23:59:59.999999+00:00", "t") == -1  # floor, as parse_time
+    assert _time("1970-01-01T00:00:00.500Z", "t") == 500
+    assert _time("1970-01-01T00:00:00.999999+00:00", "t") == 999  # floor, as parse_time
+    # Before 1970 (state.bounds' first instant), as parse_time: refused.
+    with pytest.raises(EventValidationError, match=r"^t: time out of range$"):
+        _time("1969-12-31T23:59:59.500Z", "t")
     with pytest.raises(EventValidationError, match="timestamp"):
         _time("2026-11-01T10:00:60.000Z", "timestamp")
 

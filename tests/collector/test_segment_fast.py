@@ -735,14 +735,34 @@ def iso_times(draw: st.DrawFn) -> str:
 
 _VALID_TIMES = st.builds(
     lambda when, spec, zone: when.isoformat(timespec=spec).replace("+00:00", zone),
-    st.datetimes(
-        datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999_999), timezones=st.just(UTC)
+    st.datetimes(  # state.bounds' times
+        datetime(1970, 1, 1), datetime(2199, 12, 31, 23, 59, 59, 999_999), timezones=st.just(UTC)
     ),
     st.sampled_from(["seconds", "milliseconds", "microseconds"]),
     st.sampled_from(["Z", "+00:00"]),
 )
+#: At and beyond the edges of state.bounds' times and of datetime's years.
+_EDGE_TIMES = st.sampled_from(
+    [
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-01:00",
+        "9999-12-31T23:59:59.999Z",
+        "1969-12-31T23:59:59.999Z",
+        "1970-01-01T00:00:00.000Z",
+        "1970-01-01T00:00:00+00:00",
+        "2199-12-31T23:59:59.999Z",
+        "2199-12-31T23:59:59.999999+00:00",
+        "2200-01-01T00:00:00.000Z",
+        -1,
+        0,
+        7_258_118_399_999,
+        7_258_118_400_000,
+    ]
+)
 _TIMES = st.one_of(
     _VALID_TIMES,
+    _EDGE_TIMES,
     st.sampled_from(TIMES),
     iso_times(),
     _INTS,
@@ -831,7 +851,12 @@ _PRODUCTS = st.builds(
     st.dictionaries(_STRINGS, _JSON, max_size=2),
 )
 #: What ``_number`` takes: numbers, and strings float() reads (the fast path may decline).
-_NUMBERS = st.one_of(_INTS, _FLOATS, st.sampled_from(["12.5", "1e3", " 7 ", "nan", "inf", "x"]))
+_NUMBERS = st.one_of(
+    _INTS,
+    _FLOATS,
+    st.sampled_from(["12.5", "1e3", " 7 ", "nan", "inf", "x", "NaN", "Infinity", "1e400"]),
+    st.sampled_from([1e305, 1e9, -1e9, 1e9 + 0.5, -1e9 - 1, 10**9, 10**9 + 1, 5e-324, -0.0]),
+)
 _ORDER_NUMBERS = ("total", "revenue", "value", "discount")
 _ORDER_PROPERTIES = st.builds(
     lambda known, numbers, products, extra: {**extra, **known, **numbers, **products},

@@ -42,7 +42,7 @@ def records(topic: str, body: dict[str, Any], webhook_id: str = "wh-1") -> list[
 def test_order_create_is_order_completed() -> None:
     [r] = records("orders/create", ORDER)
     assert r["event_type"] == "order_completed"
-    assert r["event_id"] == "shopify:wh-1"
+    assert r["event_id"] == "shopify:orders/create:820982911946154508"  # the order, not wh-1
     assert r["customer_id"] == "115310627314723954"
     assert r["source"] == "shopify"
     assert r["event_time"] == parse_time("2026-09-20T14:00:00Z", "t")
@@ -103,7 +103,8 @@ def test_customer_update_is_identify_plus_consent(consent: dict[str, Any], expec
     assert identify["payload"]["email"] == "a@example.com"
     assert identify["payload"]["location"]["country"] == "DE"
     assert prefs["event_type"] == "preference_updated"
-    assert prefs["event_id"] == "shopify:wh-1:consent"
+    assert identify["event_id"] == "shopify:customers/update:42:2026-09-20T10:00:00Z"
+    assert prefs["event_id"] == f"{identify['event_id']}:consent"
     assert prefs["payload"]["email_consent"] is expected
 
 
@@ -135,3 +136,100 @@ def test_errors_name_the_shopify_field(topic: str, body: dict[str, Any], field: 
 def test_webhook_id_is_required() -> None:
     with pytest.raises(EventValidationError, match="X-Shopify-Webhook-Id"):
         shopify_to_json("orders/create", ORDER, "", RECEIVED)
+
+
+# --- replays: the event is the resource's, not the delivery's (issue 16) -----------------
+
+
+def test_a_replayed_order_with_a_new_webhook_id_is_the_same_event() -> None:
+    # The signature covers the body only: a captured order with a fresh X-Shopify-Webhook-Id
+    # must map to the first delivery's event, which the dataflow's dedupe then drops.
+    first = records("orders/create", ORDER, webhook_id="wh-1")
+    replay = records("orders/create", ORDER, webhook_id="wh-attacker")
+    assert first == replay
+    other_order = records("orders/create", {**ORDER, "id": 1}, webhook_id="wh-1")
+    assert other_order[0]["event_id"] != first[0]["event_id"]
+
+
+def test_each_state_of_an_updated_resource_is_its_own_event() -> None:
+    body = {"id": 42, "email": "a@example.com", "updated_at": "2026-09-20T10:00:00Z"}
+    [one] = records("customers/update", body, webhook_id="w-1")
+    [again] = records("customers/update", body, webhook_id="w-2")
+    [later] = records("customers/update", {**body, "updated_at": "2026-09-21T10:00:00Z"})
+    assert one["event_id"] == again["event_id"]
+    assert later["event_id"] != one["event_id"]
+    # Without updated_at, the body itself is the version.
+    bare = {"id": 42, "email": "a@example.com"}
+    [x] = records("customers/update", bare, webhook_id="w-1")
+    [y] = records("customers/update", bare, webhook_id="w-2")
+    [z] = records("customers/update", {**bare, "first_name": "B"})
+    assert x["event_id"] == y["event_id"] != z["event_id"]
+    # Checkouts and carts are named by their token.
+    checkout = {"token": "chk-1", "total_price": "1", "updated_at": "2026-09-20T10:00:00Z"}
+    [c] = records("checkouts/update", checkout, webhook_id="w-9")
+    assert c["event_id"] == "shopify:checkouts/update:chk-1:2026-09-20T10:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("topic", "body", "field"),
+    [
+        ("customers/create", {**ORDER}, "line_items"),  # an order presented as a customer
+        ("checkouts/create", {**ORDER, "financial_status": "paid"}, "financial_status"),
+        ("carts/update", {**ORDER, "token": "t", "financial_status": "paid"}, "financial_status"),
+        (
+            "orders/create",
+            {**ORDER, "abandoned_checkout_url": "https://x/"},
+            "abandoned_checkout_url",
+        ),
+    ],
+)
+def test_a_body_of_another_resource_than_its_topic_is_refused(
+    topic: str, body: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(EventValidationError) as info:
+        shopify_to_json(topic, body, "wh", RECEIVED)
+    assert info.value.reason == "invalid_event"
+    assert str(info.value).startswith(field)
+
+
+@pytest.mark.parametrize(
+    "amount", ["NaN", "Infinity", "-Infinity", "1e400", "1e305", 1e305, 10**400, "1000000000.01"]
+)
+@pytest.mark.parametrize("where", ["total_price", "total_discounts", "line_items[0].price"])
+def test_amounts_must_be_finite_and_bounded(amount: Any, where: str) -> None:
+    body = {**ORDER, "line_items": [dict(ORDER["line_items"][0])]}
+    if where.startswith("line_items"):
+        body["line_items"][0]["price"] = amount
+    else:
+        body[where] = amount
+    with pytest.raises(EventValidationError) as info:
+        shopify_to_json("orders/create", body, "wh", RECEIVED)
+    assert info.value.reason == "invalid_field"
+    assert str(info.value).startswith(f"{where}: ")
+
+
+@pytest.mark.parametrize("quantity", [2**31, -(2**31) - 1, 2**64])
+def test_quantities_must_fit_an_avro_int(quantity: int) -> None:
+    body = {**ORDER, "line_items": [{**ORDER["line_items"][0], "quantity": quantity}]}
+    with pytest.raises(EventValidationError, match=r"^line_items\[0\]\.quantity: out of range"):
+        shopify_to_json("orders/create", body, "wh", RECEIVED)
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1969-12-31T23:59:59Z", 2**63],
+)
+def test_times_out_of_range_are_refused_naming_the_shopify_field(when: Any) -> None:
+    with pytest.raises(EventValidationError, match=r"^created_at: time out of range$"):
+        shopify_to_json("orders/create", {**ORDER, "created_at": when}, "wh", RECEIVED)
+    update = {"id": 1, "updated_at": when}
+    with pytest.raises(EventValidationError, match=r"^updated_at: time out of range$"):
+        shopify_to_json("customers/update", update, "wh", RECEIVED)
+
+
+@pytest.mark.parametrize("created", ["0001-01-01T00:00:00+01:00", "1899-12-31T00:00:00Z"])
+def test_a_signup_date_out_of_range_is_refused(created: str) -> None:
+    body = {"id": 1, "created_at": created, "updated_at": "2026-01-01T00:00:00Z"}
+    [identify] = shopify_to_json("customers/update", body, "w", RECEIVED)
+    with pytest.raises(EventValidationError, match=r"^payload\.signup_date: date out of range$"):
+        record_from_json(identify, default_codec())
