@@ -17,17 +17,19 @@ topped up by a nightly job without duplicates.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from fastavro import writer as avro_writer
 
 from cdpflow.codec import default_codec
 from cdpflow.errors import ConfigError
 from cdpflow.history_plan import plan_offsets
+from cdpflow.kafka_log import kafka_config
 
 __all__ = ["archive_topic", "read_manifest"]
 
@@ -60,8 +62,9 @@ def archive_topic(
     plan = plan_offsets(bootstrap, topic, since_ms, until_ms)
     schema = default_codec().schema("cdp.ArchivedMessage")
     written: dict[int, int] = {}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "cdpflow-archive-unused",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(kafka_config(bootstrap, {"group.id": "cdpflow-archive-unused",
+                                                 "enable.auto.commit": False,
+                                                 "enable.partition.eof": True}))  # fmt: skip
     try:
         for p, end in plan.ends.items():
             done = manifest["partitions"].get(str(p), {})
@@ -70,21 +73,10 @@ def archive_topic(
             if start >= end:
                 continue
             consumer.assign([TopicPartition(topic, p, start)])
-            offset = start
-            while offset < end:
-                buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
-                for msg in consumer.consume(batch, 5.0):
-                    if msg.error() is not None or msg.offset() >= end:
-                        continue
-                    ts = msg.timestamp()[1]
-                    name = datetime.fromtimestamp(ts / 1000, UTC).strftime(_FORMAT[granularity])
-                    buckets[name].append({"topic": topic, "partition": p, "offset": msg.offset(),
-                                          "timestamp": ts, "key": msg.key(),
-                                          "value": msg.value()})  # fmt: skip
-                    offset = msg.offset() + 1
-                for name, records in sorted(buckets.items()):
-                    _append(topic_dir / f"p{p}" / f"{name}.avro", schema, records)
-                    written[p] += len(records)
+            for records in _batches(consumer, p, start, end, batch, granularity):
+                for name, chunk in sorted(records.items()):
+                    _append(topic_dir / f"p{p}" / f"{name}.avro", schema, chunk)
+                    written[p] += len(chunk)
             entry = manifest["partitions"].setdefault(str(p), {"count": 0})
             entry["next_offset"] = end
             entry["count"] = entry["count"] + written[p]
@@ -94,6 +86,42 @@ def archive_topic(
     finally:
         consumer.close()
     return written
+
+
+def _batches(
+    consumer: Consumer, partition: int, start: int, end: int, batch: int, granularity: Granularity
+) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """The assigned ``partition``'s messages in ``[start, end)``, bucketed by file name.
+
+    Stops at ``end`` (measured when the plan was made) or at the partition's end,
+    whichever comes first: asking for no more than what is left means ``consume``
+    returns as soon as it has it, instead of waiting out its timeout for a full batch,
+    and the end-of-partition event ends a range whose last offsets are not messages
+    (transaction markers, compacted away).
+    """
+    offset = start - 1
+    while offset + 1 < end:
+        buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        at_end = False
+        for msg in consumer.consume(max(1, min(batch, end - offset - 1)), 1.0):
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF and msg.partition() == partition:
+                    at_end = True
+                continue
+            if msg.offset() >= end:
+                at_end = True
+                continue
+            ts = msg.timestamp()[1]
+            name = datetime.fromtimestamp(ts / 1000, UTC).strftime(_FORMAT[granularity])
+            buckets[name].append({"topic": msg.topic(), "partition": msg.partition(),
+                                  "offset": msg.offset(), "timestamp": ts, "key": msg.key(),
+                                  "value": msg.value()})  # fmt: skip
+            offset = msg.offset()
+        if buckets:
+            yield buckets
+        if at_end:
+            return
 
 
 def _append(path: Path, schema: Any, records: list[dict[str, Any]]) -> None:

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -62,7 +63,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop at the end of the events topic instead of tailing it",
     )
-    run.add_argument("-i", "--process-id", type=int, help=argparse.SUPPRESS)
+    run.add_argument(
+        "-i",
+        "--process-id",
+        type=int,
+        help="this process's index in a cluster across machines (0, 1, ...; with -a)",
+    )
+    run.add_argument(
+        "--progress-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a progress line this often while catching up on a backlog (default 10)",
+    )
     run.add_argument(
         "-a",
         "--addresses",
@@ -116,6 +129,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("-w", "--workers-per-process", type=int, default=1)
 
+    tl = sub.add_parser("tail", help="print a topic's records as JSON lines, decoded")
+    tl.add_argument(
+        "topic",
+        metavar="TOPIC",
+        help="a topic name, or events, triggers, profiles, dlq, identities",
+    )
+    tl.add_argument("--from-beginning", action="store_true", help="from the start of the topic")
+    tl.add_argument("--key", help="only records with this key (a customer id)")
+    tl.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+    tl.add_argument(
+        "-n", type=int, help="how many records (default: the last 10; all from the beginning)"
+    )
+
+    dq = sub.add_parser("dlq", help="inspect dead letters; send the fixable ones back")
+    dsub = dq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    dl = dsub.add_parser("list", help="one JSON line per dead letter (no payloads)")
+    dl.add_argument("--reason", help="only this reason (e.g. unknown_schema)")
+    dl.add_argument("-n", type=int, help="only the newest N")
+    dr = dsub.add_parser("redrive", help="send fixable dead letters' bytes back to the events")
+    dr.add_argument("--reason", help="only this reason")
+    dr.add_argument("--dry-run", action="store_true", help="count, send nothing")
+
     fg = sub.add_parser("forget", help="erase a customer from every place that keeps them")
     fg.add_argument("customer_id")
 
@@ -161,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _archive(args, settings)
         if args.command == "forget":
             return _forget(args, settings)
+        if args.command == "tail":
+            return _tail(args, settings)
+        if args.command == "dlq":
+            return _dlq(args, settings)
     except CdpflowError as exc:
         first, *more = str(exc).splitlines() or [type(exc).__name__]
         hint = f" (+{len(more)} more; see cdpflow rules check)" if more else ""
@@ -200,21 +239,47 @@ def _time(value: str | None, flag: str) -> int | None:
     return None if value is None else parse_time(value, flag)
 
 
+def _tail(args: argparse.Namespace, settings: Settings) -> int:
+    from cdpflow.tail import TailOptions, tail
+
+    opts = TailOptions(args.topic, args.from_beginning, args.key, args.follow, args.n)
+    return tail(settings, opts, sys.stdout)
+
+
+def _dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from cdpflow import dlq
+
+    if args.dlq_command == "list":
+        return dlq.list_letters(settings, sys.stdout, sys.stderr, reason=args.reason, n=args.n)
+    return dlq.redrive(settings, sys.stdout, reason=args.reason, dry_run=args.dry_run)
+
+
+def _duration(value: str, flag: str) -> int:
+    from state.rules.expressions import ExpressionError, parse_duration
+
+    try:
+        return parse_duration(value)
+    except ExpressionError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from cdpflow.replay import ReplayOptions, replay
     from cdpflow.runtime import tune_gc
-    from state.rules.expressions import parse_duration
 
     if args.workers_per_process < 1:
         raise ConfigError("--workers-per-process must be at least 1")
+    since, until = _time(args.since, "--since"), _time(args.until, "--until")
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(f"--since ({args.since}) must be before --until ({args.until})")
     opts = ReplayOptions(
-        since_ms=_time(args.since, "--since"),
-        until_ms=_time(args.until, "--until"),
+        since_ms=since,
+        until_ms=until,
         archive=args.from_archive,
         recovery_dir=args.recovery_dir,
         force=args.force,
         triggers=args.triggers,
-        fresh_horizon_ms=parse_duration(args.fresh_horizon),
+        fresh_horizon_ms=_duration(args.fresh_horizon, "--fresh-horizon"),
         diff=args.diff,
         workers=args.workers_per_process,
     )
@@ -236,12 +301,15 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
 def _archive(args: argparse.Namespace, settings: Settings) -> int:
     from cdpflow.archive import archive_topic
 
+    since, until = _time(args.since, "--since"), _time(args.until, "--until")
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(f"--since ({args.since}) must be before --until ({args.until})")
     written = archive_topic(
         settings.bootstrap_servers,
         settings.topics.events,
         args.dir,
-        since_ms=_time(args.since, "--since"),
-        until_ms=_time(args.until, "--until"),
+        since_ms=since,
+        until_ms=until,
         granularity=args.per,
     )
     for p, n in sorted(written.items()):
@@ -266,67 +334,92 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.processes < 1 or args.workers_per_process < 1:
         raise ConfigError("--processes and --workers-per-process must be at least 1")
+    if not args.progress_interval > 0:
+        raise ConfigError("--progress-interval must be above 0 seconds")
     recovery_dir = None if args.no_recovery else (args.recovery_dir or settings.recovery_dir)
     if args.processes > 1 and args.process_id is None:
-        return _spawn_cluster(args, recovery_dir)
+        return _spawn_cluster(args, settings, recovery_dir)
 
     from bytewax._bytewax import cli_main
     from bytewax.recovery import RecoveryConfig
 
-    from cdpflow.runtime import tune_gc
+    from cdpflow.run_report import CountingSource, Progress, Reporter
+    from cdpflow.runtime import start_line, stop_line, tune_gc
     from cdpflow.topics import admin
     from flows.dataflow import build_flow
     from flows.kafka_io import kafka_sink, kafka_source
 
-    existing = admin(settings).list_topics(timeout=10).topics
+    meta = admin(settings).list_topics(timeout=10).topics
     t = settings.topics
     missing = [
-        n
-        for n in (t.events, t.triggers, t.profiles, t.dead_letters, t.identities)
-        if n not in existing
+        n for n in (t.events, t.triggers, t.profiles, t.dead_letters, t.identities) if n not in meta
     ]
     if missing:
         raise ConfigError(
-            f"topic(s) {', '.join(missing)} do not exist (run: cdpflow topics create)"
+            f"topic(s) {', '.join(missing)} do not exist on {settings.bootstrap_servers} "
+            "(run: cdpflow topics create)"
         )
     recovery = None
+    resumed = False
     if recovery_dir is not None:
-        _init_recovery(recovery_dir, settings.recovery_partitions)
+        resumed = _init_recovery(recovery_dir, settings.recovery_partitions)
         recovery = RecoveryConfig(str(recovery_dir))
-    flow = build_flow(
-        kafka_source(settings, until_end=args.until_end), kafka_sink(settings), settings
-    )
+    progress = Progress()
+    source = CountingSource(kafka_source(settings, until_end=args.until_end), progress)
+    flow = build_flow(source, kafka_sink(settings), settings)
     addresses = args.addresses.split(";") if args.addresses else None
+    prefix = "" if args.process_id is None else f"process {args.process_id}: "
+    out = sys.stdout
+    out.write(prefix + start_line(settings, len(meta[t.events].partitions), args.processes,
+                                  args.workers_per_process, recovery_dir, resumed,
+                                  args.until_end) + "\n")  # fmt: skip
+    out.flush()
+    reporter = Reporter(progress, settings.bootstrap_servers, out, args.progress_interval, prefix)
+    reporter.start()
     tune_gc()
-    cli_main(
-        flow,
-        workers_per_process=args.workers_per_process,
-        process_id=args.process_id,
-        addresses=addresses,
-        epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
-        recovery_config=recovery,
-    )
+    how = "interrupted"
+    try:
+        cli_main(
+            flow,
+            workers_per_process=args.workers_per_process,
+            process_id=args.process_id,
+            addresses=addresses,
+            epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
+            recovery_config=recovery,
+        )
+        how = f"at the end of {t.events}" if args.until_end else "stopped"
+    finally:
+        reporter.stop()
+        count, _ = progress.snapshot()
+        reporter.write(stop_line(how, count, time.monotonic() - reporter.started_at,
+                                 recovery_dir))  # fmt: skip
     return 0
 
 
-def _init_recovery(directory: Path, partitions: int) -> None:
-    """Create the recovery partitions on first run; later runs resume from them."""
+def _init_recovery(directory: Path, partitions: int) -> bool:
+    """Create the recovery partitions on first run; later runs resume from them.
+
+    True when the directory held state already (this run resumes)."""
     from bytewax.recovery import init_db_dir
 
     if directory.is_dir() and any(directory.glob("part-*.sqlite3")):
-        return
+        return True
     directory.mkdir(parents=True, exist_ok=True)
     init_db_dir(directory, partitions)
+    return False
 
 
-def _spawn_cluster(args: argparse.Namespace, recovery_dir: Path | None) -> int:
+def _spawn_cluster(args: argparse.Namespace, settings: Settings, recovery_dir: Path | None) -> int:
     """Start ``--processes`` copies of this command on loopback and wait for all of them."""
     base = int(os.environ.get("CDPFLOW_CLUSTER_BASE_PORT", "2101"))
     addresses = ";".join(f"127.0.0.1:{base + i}" for i in range(args.processes))
     if recovery_dir is not None:
         # Initialise once, before the processes race to do it.
-        _init_recovery(recovery_dir, Settings.from_env().recovery_partitions)
+        _init_recovery(recovery_dir, settings.recovery_partitions)
+    print(f"cdpflow run: starting {args.processes} processes on {addresses}; each reports "
+          "its own lines", flush=True)  # fmt: skip
     common = ["-w", str(args.workers_per_process), "-a", addresses]
+    common += ["--progress-interval", str(args.progress_interval)]
     common += ["--no-recovery"] if recovery_dir is None else ["--recovery-dir", str(recovery_dir)]
     common += ["--until-end"] if args.until_end else []
     procs = [

@@ -1,8 +1,9 @@
 """``cdpflow demo``: the real dataflow over the bundled sample, with no Kafka.
 
 The sample's JSON events are encoded to Avro exactly as the collector would, fed to
-:func:`flows.build_flow` through Bytewax's testing source (one corrupt message among
-them, to show a dead letter), and what comes out is decoded and printed.
+:func:`flows.build_flow` through Bytewax's testing source, and what comes out is decoded
+and printed. The bundled sample gets one corrupt message among its events, to show a
+dead letter; a file of your own (``--events``) runs exactly as given.
 """
 
 from __future__ import annotations
@@ -81,8 +82,17 @@ def collect(messages: list[SinkMessage], codec: AvroCodec, events_in: int) -> De
     return result
 
 
-def run_demo(path: Path = sample.SAMPLE_PATH, settings: Settings | None = None) -> DemoResult:
+def run_demo(
+    path: Path = sample.SAMPLE_PATH,
+    settings: Settings | None = None,
+    *,
+    corrupt: bool | None = None,
+) -> DemoResult:
+    """Run the dataflow over ``path``; ``corrupt`` (default: only for the bundled
+    sample) adds one message that is not Avro, to show a dead letter."""
     codec = default_codec()
+    if corrupt is None:
+        corrupt = path.resolve() == sample.SAMPLE_PATH.resolve()
     settings = settings or Settings()
     events = sample.load(path)
     msgs = encode_sample(events, codec)
@@ -90,7 +100,8 @@ def run_demo(path: Path = sample.SAMPLE_PATH, settings: Settings | None = None) 
     # timers (abandoned carts, lifecycle moves) fire the same way on every run.
     now = max(to_ms(m["event_time"]) for m in map(lambda m: codec.decode(m.value)[1], msgs))
     now += 2 * 3_600_000
-    msgs.insert(len(msgs) // 2, KafkaSourceMessage(b"?", CORRUPT, topic="sample", partition=0))
+    if corrupt:
+        msgs.insert(len(msgs) // 2, KafkaSourceMessage(b"?", CORRUPT, topic="sample", partition=0))
     msgs = [replace(m, offset=i) for i, m in enumerate(msgs)]
     out: list[SinkMessage] = []
     run_main(build_flow(TestingSource(msgs), TestingSink(out), settings, clock=lambda: now))

@@ -20,8 +20,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from cdpflow import kafka_log
 from cdpflow.codec import default_codec
 from cdpflow.errors import ConfigError
+from cdpflow.kafka_log import kafka_config
 from cdpflow.settings import Settings
 from cdpflow.topics import BrokerUnavailableError
 from state.profile import ERASE_EVENT
@@ -71,11 +73,13 @@ class ErasureProducer:
         self._source = source
         self._codec = default_codec()
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "enable.idempotence": True,
-                "message.timeout.ms": max(1, int(timeout_s * 1000)),
-            }
+            kafka_config(
+                bootstrap_servers,
+                {
+                    "enable.idempotence": True,
+                    "message.timeout.ms": max(1, int(timeout_s * 1000)),
+                },
+            )
         )
 
     def request(self, customer_id: str) -> str:
@@ -111,11 +115,39 @@ class ErasureProducer:
         while not done.is_set() and time.monotonic() < deadline:
             self._producer.poll(0.1)
         if not done.is_set() or errors:
-            raise BrokerUnavailableError(
-                f"Kafka at {self._bootstrap} did not acknowledge the erasure"
-                + (f": {errors[0]}" if errors else "")
-            )
+            raise BrokerUnavailableError(self._failure(errors[0] if errors else None))
         return event_id
+
+    def _failure(self, err: KafkaError | None) -> str:
+        """The delivery failure in words, naming the broker or the topic to fix."""
+        if err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return f"topic {self._topic} does not exist (run: cdpflow topics create)"
+        if err is None or err.code() == KafkaError._MSG_TIMED_OUT:
+            return (
+                f"Kafka at {self._bootstrap} did not acknowledge the erasure within "
+                f"{self._timeout_s:g} s: is the broker up (KAFKA_BOOTSTRAP_SERVERS) and does "
+                f"topic {self._topic} exist? The erasure is idempotent: retry"
+            )
+        return f"Kafka at {self._bootstrap} refused the erasure: {err.str()}"
+
+    def check_topic(self, timeout_s: float | None = None) -> None:
+        """Fail fast, naming what to fix, when the broker does not answer or the events
+        topic is missing (a producer would only time out, after ``timeout_s``)."""
+        timeout_s = kafka_log.METADATA_TIMEOUT_S if timeout_s is None else timeout_s
+        try:
+            info = self._producer.list_topics(self._topic, timeout=timeout_s).topics.get(
+                self._topic
+            )
+        except KafkaException as exc:
+            raise BrokerUnavailableError(
+                f"no Kafka broker answered at {self._bootstrap} within {timeout_s:g} s "
+                "(set KAFKA_BOOTSTRAP_SERVERS, or start one: bash docker/kafka-local.sh start)"
+            ) from exc
+        if info is None or info.error is not None or not info.partitions:
+            raise ConfigError(
+                f"topic {self._topic} does not exist (run: cdpflow topics create, "
+                "or set CDPFLOW_TOPIC_EVENTS)"
+            )
 
     def close(self, timeout_s: float = 5.0) -> int:
         """Flush what is still queued; return how many messages were not delivered."""
@@ -131,6 +163,7 @@ def request_erasure(settings: Settings, customer_id: str, timeout_s: float = 15.
         settings.bootstrap_servers, settings.topics.events, timeout_s=timeout_s
     )
     try:
+        producer.check_topic()
         return producer.request(customer_id)
     finally:
         producer.close(0)

@@ -15,9 +15,9 @@ Cut-over: the replay source names and snapshots its partitions exactly as the li
 ``KafkaSource`` does, so ``cdpflow run --recovery-dir <the replay's directory>`` resumes
 at the very offsets where the replay stopped: no gap, nothing counted twice.
 
-``--diff`` replays without writing anything and compares the result with the live
-``cdp.profiles``: counts of equal and differing profiles, which fields differ, examples by
-customer id (never values).
+``--diff`` replays without writing anything — nothing to Kafka, no recovery directory —
+and compares the result with the live ``cdp.profiles``: counts of equal and differing
+profiles, which fields differ, examples by customer id (never values).
 """
 
 from __future__ import annotations
@@ -115,7 +115,10 @@ class _CollectingSink(DynamicSink[SinkMessage]):
 
 
 def replay(settings: Settings, opts: ReplayOptions, out: TextIO) -> int:
-    recovery_dir = _fresh_recovery_dir(settings, opts)
+    if opts.diff and opts.recovery_dir is not None:
+        raise ConfigError("--diff writes nothing, so it takes no --recovery-dir: leave it out")
+    # A shadow replay keeps its state in memory only: nothing to cut over to.
+    recovery_dir = None if opts.diff else _recovery_dir(settings, opts)
     progress = Progress()
     if opts.archive is not None:
         source: Any = _archive_source(opts.archive, settings.topics.events, progress)
@@ -126,6 +129,10 @@ def replay(settings: Settings, opts: ReplayOptions, out: TextIO) -> int:
         source = KafkaRangeSource(settings.bootstrap_servers, settings.topics.events,
                                   plan.starts, plan.ends, progress)  # fmt: skip
         what = f"{settings.topics.events} offsets {plan.starts} -> {plan.ends}"
+    if recovery_dir is not None:
+        # Only now that the source is known: a replay that could not start leaves no
+        # directory behind that the next attempt would refuse as "already holds state".
+        _init_recovery_dir(recovery_dir, settings)
     counts = _Counts()
     now = int(time.time() * 1000)
     keep = keep_trigger(opts.triggers, now, opts.fresh_horizon_ms, counts)
@@ -135,34 +142,40 @@ def replay(settings: Settings, opts: ReplayOptions, out: TextIO) -> int:
     # history already; a replay applies those and writes none back.
     flow = build_flow(source, sink, settings, keep_trigger=keep, end_at_stream_time=True,
                       flow_id="cdpflow", resend=False)  # fmt: skip
-    shadow = " (shadow: nothing written)" if opts.diff else ""
-    out.write(f"replaying {what}\n  into {recovery_dir}{shadow}; triggers: {opts.triggers}\n")
+    if recovery_dir is None:
+        out.write(f"replaying {what}\n  shadow: state in memory only, nothing written to "
+                  "Kafka or to disk\n")  # fmt: skip
+    else:
+        out.write(f"replaying {what}\n  into {recovery_dir}; triggers: {opts.triggers}\n")
     started = time.monotonic()
     reporter = _Reporter(progress, out)
     reporter.start()
     try:
         cli_main(flow, workers_per_process=opts.workers,
                  epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
-                 recovery_config=RecoveryConfig(str(recovery_dir)))  # fmt: skip
+                 recovery_config=None if recovery_dir is None
+                 else RecoveryConfig(str(recovery_dir)))  # fmt: skip
     finally:
         reporter.stop()
     elapsed = time.monotonic() - started
     done, _ = progress.snapshot()
     n = sum(done.values())
-    out.write(f"replayed {n:,} messages in {elapsed:.1f} s ({n / max(elapsed, 1e-9):,.0f}/s); "
-              f"triggers kept {counts.kept}, suppressed {counts.suppressed} "
-              f"(policy {opts.triggers})\n")  # fmt: skip
-    out.write(f"cut over with: cdpflow run --recovery-dir {recovery_dir}\n")
+    rate = f"{n:,} messages in {elapsed:.1f} s ({n / max(elapsed, 1e-9):,.0f}/s)"
     if collected is not None:
+        out.write(f"replayed {rate} in shadow; it would have written {len(collected.items):,} "
+                  "records (none written)\n")  # fmt: skip
         from cdpflow.replay_diff import diff_against_live
 
         return diff_against_live(settings, collected.items, out)
+    out.write(f"replayed {rate}; triggers kept {counts.kept}, suppressed {counts.suppressed} "
+              f"(policy {opts.triggers})\n")  # fmt: skip
+    out.write(f"cut over with: cdpflow run --recovery-dir {recovery_dir}\n")
     return 0
 
 
-def _fresh_recovery_dir(settings: Settings, opts: ReplayOptions) -> Path:
-    from bytewax.recovery import init_db_dir
-
+def _recovery_dir(settings: Settings, opts: ReplayOptions) -> Path:
+    """The replay's directory, refused when it is the live one or holds state (unless
+    ``--force``); created later by :func:`_init_recovery_dir`."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     directory = opts.recovery_dir or Path(f"var/replay-{stamp}")
     live = settings.recovery_dir.resolve()
@@ -171,16 +184,21 @@ def _fresh_recovery_dir(settings: Settings, opts: ReplayOptions) -> Path:
             f"{directory} is the live recovery directory; replay into a fresh one "
             "(or --force, with the live dataflow stopped)"
         )
+    if directory.is_dir() and any(directory.glob("part-*.sqlite3")) and not opts.force:
+        raise ConfigError(
+            f"{directory} already holds state; choose a fresh directory (or --force "
+            "to continue that replay from where it stopped)"
+        )
+    return directory
+
+
+def _init_recovery_dir(directory: Path, settings: Settings) -> None:
+    from bytewax.recovery import init_db_dir
+
     if directory.is_dir() and any(directory.glob("part-*.sqlite3")):
-        if not opts.force:
-            raise ConfigError(
-                f"{directory} already holds state; choose a fresh directory (or --force "
-                "to continue that replay from where it stopped)"
-            )
-        return directory
+        return  # --force: continue that replay
     directory.mkdir(parents=True, exist_ok=True)
     init_db_dir(directory, settings.recovery_partitions)
-    return directory
 
 
 def _archive_source(root: Path, topic: str, progress: Progress) -> ArchiveSource:

@@ -95,3 +95,14 @@ def test_unreachable_broker_is_one_line_and_exit_2(capsys, monkeypatch) -> None:
 def test_invalid_counts_are_refused(capsys, argv) -> None:
     assert main(argv) == 2
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_demo_of_your_own_events_adds_no_corrupt_message(tmp_path) -> None:
+    mine = tmp_path / "my.jsonl"
+    events = sample.load()[:40]
+    mine.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    r = run_demo(mine)
+    assert r.events_in == len(events)
+    assert "corrupt_avro" not in {d["reason"] for d in r.dead_letters}
+    # The bundled sample still shows one, on purpose.
+    assert sum(d["reason"] == "corrupt_avro" for d in run_demo().dead_letters) == 1

@@ -48,3 +48,18 @@ def test_test_reports_a_bad_event_line_and_exits_2(capsys, tmp_path: Path) -> No
     events.write_text('{"event_id": "1", "type": "nope", "timestamp": 0}\n')
     assert main(["rules", "test", str(DEFAULT_RULES), "--events", str(events)]) == 2
     assert capsys.readouterr().err == (f"cdpflow: error: {events}:1: type: unknown event type\n")
+
+
+def test_check_refuses_a_tag_or_segment_no_rule_defines(capsys, tmp_path: Path) -> None:
+    bad = tmp_path / "rules.toml"
+    bad.write_text(
+        'version = 1\n[tags.high_value]\nwhen = "revenue_180d >= 500"\n'
+        '[preference_tags]\ninterests = "interest:"\n'
+        "[segments.vip]\nwhen = \"'high_valu' in tags and 'interest:premium' in tags\"\n"
+        '[segments.vvip]\nwhen = "\'vip\' in segments and \\"nope\\" in segments"\n'
+    )
+    assert main(["rules", "check", str(bad)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{bad}: segments.vip.when: no tag named 'high_valu' (tags: high_value, interest:<value>)",
+        f"{bad}: segments.vvip.when: no segment named 'nope' (segments: vip, vvip)",
+    ]

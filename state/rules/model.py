@@ -8,6 +8,7 @@ field and what is wrong, e.g. ``rules.toml: tags.frequent_buyer.when: unknown na
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +34,8 @@ __all__ = [
 
 DEFAULT_RULES = Path(__file__).with_name("default.toml")
 _NAME = r"^[a-z][a-z0-9_:.\-]*$"
+# A string literal tested for membership of the derived tags or segments: 'x' in tags.
+_MEMBER = re.compile(r"""(?:'([^'\\]*)'|"((?:[^"\\]|\\.)*)")\s+in\s+(tags|segments)\b""")
 
 
 class RulesError(ExpressionError):
@@ -172,6 +175,29 @@ class Rules(_Strict):
                              for s in trig.segments if s not in self.segments]  # fmt: skip
         if len(stages) != len(self.lifecycle):
             problems.append("lifecycle: stage names must be unique")
+        return problems + self._unknown_members()
+
+    def _unknown_members(self) -> list[str]:
+        """``'high_valu' in tags`` is never true: name the rule and the unknown tag."""
+        where = [(f"tags.{n}.when", r.when) for n, r in self.tags.items()]
+        where += [(f"lifecycle[{i}].when", s.when) for i, s in enumerate(self.lifecycle)]
+        where += [(f"segments.{n}.when", s.when) for n, s in self.segments.items()]
+        prefixes = tuple(self.preference_tags.values())
+        problems = []
+        for loc, expr in where:
+            for m in _MEMBER.finditer(expr.source):
+                name, kind = m.group(1) if m.group(1) is not None else m.group(2), m.group(3)
+                if (
+                    kind == "tags"
+                    and name not in self.tags
+                    and not (prefixes and name.startswith(prefixes) and name not in prefixes)
+                ):
+                    known = ", ".join(self.tags) or "none"
+                    more = "".join(f", {p}<value>" for p in prefixes)
+                    problems.append(f"{loc}: no tag named {name!r} (tags: {known}{more})")
+                elif kind == "segments" and name not in self.segments:
+                    known = ", ".join(self.segments) or "none"
+                    problems.append(f"{loc}: no segment named {name!r} (segments: {known})")
         return problems
 
 
