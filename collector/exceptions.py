@@ -10,13 +10,16 @@ from typing import ClassVar
 from cdpflow.errors import CdpflowError
 
 __all__ = [
+    "BodyTimeout",
     "BrokerUnavailable",
     "CollectorError",
+    "ForbiddenForPublicKey",
     "InvalidEvent",
     "MalformedRequest",
     "Overloaded",
     "PayloadTooLarge",
     "RateLimited",
+    "TooManyItems",
     "Unauthorized",
     "UnsupportedEncoding",
 ]
@@ -40,6 +43,13 @@ class Unauthorized(CollectorError):
     reason = "unauthorized"
 
 
+class ForbiddenForPublicKey(CollectorError):
+    """A call a public (browser, mobile) write key may not make, such as an alias."""
+
+    status = 403
+    reason = "forbidden_for_public_key"
+
+
 class MalformedRequest(CollectorError):
     """The body is not JSON, not gzip as announced, or not the expected shape."""
 
@@ -55,6 +65,20 @@ class InvalidEvent(CollectorError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class TooManyItems(CollectorError):
+    """A batch with more items than the collector maps in one request."""
+
+    status = 400
+    reason = "too_many_items"
+
+
+class BodyTimeout(CollectorError):
+    """The body did not arrive in time: a slow client must not hold a slot for ever."""
+
+    status = 408
+    reason = "body_timeout"
 
 
 class PayloadTooLarge(CollectorError):

@@ -1,12 +1,14 @@
 """Per-client rate limits: a token bucket per write key and per webhook source.
 
 A bucket holds up to ``burst`` tokens and gains ``rate`` tokens a second (read from an
-injected monotonic clock, in seconds). A request costs one token per event it carries.
-It is admitted when the bucket holds at least its cost, or is full: then a batch bigger
-than the burst still passes once, and the bucket goes into debt, so that over time a
-client never stores more than ``rate`` events a second. Otherwise it is refused with
+injected monotonic clock, in seconds). A request costs one token per item it carries,
+valid or not (an item that is dead-lettered costs what a stored one does, no more). It is
+admitted only when the bucket holds its whole cost; otherwise it is refused with
 :class:`~collector.exceptions.RateLimited`, whose ``retry_after`` is the whole number of
-seconds until the bucket holds enough. Nothing is taken from a refused request.
+seconds until the bucket holds enough, and nothing is taken. A bucket never goes into
+debt, so one request cannot lock a shared key out for longer than its own cost's worth
+of the rate; a request costing more than the burst could never pass and is refused with
+:class:`~collector.exceptions.TooManyItems` (the endpoints cap batches below it first).
 
 Buckets are keyed by the configured write key (its position among the keys, never the
 key itself) or webhook source, so their number is bounded by the configuration. Used
@@ -29,14 +31,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.exceptions import RateLimited
+from collector.exceptions import RateLimited, TooManyItems
 
 __all__ = ["RateLimiter", "TokenBucket"]
 
 
 @dataclass(slots=True)
 class TokenBucket:
-    """``tokens`` as of ``updated`` (clock seconds); negative while in debt."""
+    """``tokens`` as of ``updated`` (clock seconds), between 0 and ``burst``."""
 
     rate: float
     burst: float
@@ -48,10 +50,10 @@ class TokenBucket:
         if now > self.updated:
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
-        if self.tokens >= cost or self.tokens >= self.burst:
+        if self.tokens >= cost:
             self.tokens -= cost
             return 0.0
-        return (min(cost, self.burst) - self.tokens) / self.rate
+        return (cost - self.tokens) / self.rate
 
 
 class RateLimiter:
@@ -67,10 +69,17 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
+    @property
+    def max_cost(self) -> float:
+        """The most one request may cost (the burst; unbounded when limiting is off)."""
+        return self.burst if self.enabled else math.inf
+
     def take(self, client: str, cost: int) -> None:
         """Charge ``cost`` events to ``client`` or raise :class:`RateLimited`."""
         if self.rate <= 0 or cost <= 0:
             return
+        if cost > self.burst:
+            raise TooManyItems(f"a request may carry at most {self.burst:g} events for this key")
         now = self._clock()
         bucket = self._buckets.get(client)
         if bucket is None:

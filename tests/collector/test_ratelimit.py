@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from cdpflow.errors import ConfigError
 from cdpflow.secrets import Secret
-from collector.exceptions import RateLimited
+from collector.exceptions import RateLimited, TooManyItems
 from collector.ratelimit import RateLimiter, TokenBucket
 from collector.settings import CollectorSettings
 from collector.signatures import sign_generic
@@ -42,12 +42,25 @@ def test_a_bucket_starts_full_and_refills_at_its_rate() -> None:
     assert bucket.tokens == 19  # capped at the burst, then one taken
 
 
-def test_a_batch_bigger_than_the_burst_passes_once_and_leaves_a_debt() -> None:
+def test_a_bucket_never_goes_into_debt() -> None:
+    """A request is admitted only when the bucket holds its whole cost (this replaces the
+    old rule that a full bucket let a bigger batch through into debt: one request could
+    lock a shared public key out for half a minute, issue 16)."""
     bucket = TokenBucket(rate=10, burst=20, tokens=20, updated=0.0)
-    assert bucket.take(50, now=0.0) == 0.0
-    assert bucket.tokens == -30
-    assert bucket.take(1, now=1.0) == pytest.approx(2.1)  # back to 1 token after 3.1 s
-    assert bucket.take(50, now=5.0) == 0.0  # full again (20): the big batch passes
+    assert bucket.take(15, now=0.0) == 0.0
+    assert bucket.take(10, now=0.0) == pytest.approx(0.5)  # refused: 5 short at 10 a second
+    assert bucket.tokens == 5
+    assert bucket.take(20, now=0.0) == pytest.approx(1.5)
+    assert bucket.take(20, now=1.5) == 0.0
+    assert bucket.tokens == 0  # never below zero
+
+
+def test_a_request_costing_more_than_the_burst_is_too_many_items_not_a_debt() -> None:
+    limits = RateLimiter(rate=10, burst=20, clock=Clock())
+    with pytest.raises(TooManyItems) as info:
+        limits.take("public:0", 21)
+    assert info.value.status == 400
+    limits.take("public:0", 20)  # the bucket was left full
 
 
 def test_the_limiter_refuses_with_the_seconds_to_wait_and_keeps_clients_apart() -> None:

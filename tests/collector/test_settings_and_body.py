@@ -100,3 +100,56 @@ def test_gunzip_stops_at_the_limit_whatever_the_ratio() -> None:
 def test_gunzip_refuses_corrupt_or_truncated_streams(data: bytes) -> None:
     with pytest.raises(MalformedRequest):
         gunzip(data, 10_000)
+
+
+def test_gunzip_refuses_bytes_after_the_stream() -> None:
+    with pytest.raises(MalformedRequest, match="after the end"):
+        gunzip(gzip.compress(b"{}") + b"\x00junk", 10_000)
+    with pytest.raises(MalformedRequest):  # a second member is not accepted either
+        gunzip(gzip.compress(b"{}") + gzip.compress(b"{}"), 10_000)
+
+
+def test_edge_limits_and_the_demo_switch_from_the_environment() -> None:
+    d = CollectorSettings.from_env({"CDPFLOW_WRITE_KEYS": "k"})
+    assert (d.body_timeout_s, d.max_batch_items, d.max_rejects_listed) == (10.0, 2_000, 100)
+    assert (d.in_flight_key_share_pct, d.in_flight_peer_share_pct) == (50, 25)
+    assert d.demo is False
+    s = CollectorSettings.from_env(
+        {
+            "CDPFLOW_WRITE_KEYS": "k",
+            "CDPFLOW_COLLECTOR_BODY_TIMEOUT_S": "3",
+            "CDPFLOW_MAX_BATCH_ITEMS": "500",
+            "CDPFLOW_COLLECTOR_MAX_REJECTS_LISTED": "0",
+            "CDPFLOW_COLLECTOR_KEY_SHARE_PCT": "100",
+            "CDPFLOW_COLLECTOR_PEER_SHARE_PCT": "100",
+            "CDPFLOW_COLLECTOR_DEMO": "1",
+        }
+    )
+    assert (s.body_timeout_s, s.max_batch_items, s.max_rejects_listed) == (3.0, 500, 0)
+    assert (s.in_flight_key_share_pct, s.in_flight_peer_share_pct) == (100, 100)
+    assert s.demo is True
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CDPFLOW_COLLECTOR_BODY_TIMEOUT_S", "0"),
+        ("CDPFLOW_MAX_BATCH_ITEMS", "0"),
+        ("CDPFLOW_COLLECTOR_KEY_SHARE_PCT", "101"),
+        ("CDPFLOW_COLLECTOR_PEER_SHARE_PCT", "0"),
+        ("CDPFLOW_COLLECTOR_DEMO", "yes"),
+        ("CDPFLOW_CORS_ORIGINS", "notaurl"),
+        ("CDPFLOW_CORS_ORIGINS", "https://shop.example/path"),
+        ("CDPFLOW_CORS_ORIGINS", "ftp://shop.example"),
+        ("CDPFLOW_CORS_ORIGINS", "https://shop.example:99999"),
+    ],
+)
+def test_bad_edge_settings_are_one_config_error_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name) as info:
+        CollectorSettings.from_env({"CDPFLOW_WRITE_KEYS": "k", name: value})
+    assert "\n" not in str(info.value)
+
+
+def test_cors_origins_keep_origins_and_the_wildcard() -> None:
+    env = {"CDPFLOW_WRITE_KEYS": "k", "CDPFLOW_CORS_ORIGINS": "https://a.example:8443, *"}
+    assert CollectorSettings.from_env(env).cors_origins == ("https://a.example:8443", "*")
