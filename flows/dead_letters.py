@@ -13,13 +13,16 @@ limit is 1 MiB)."""
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Source coordinates of a consumed message, and its bytes, kept for the dead letter."""
+    """Source coordinates of a consumed message, and its bytes, kept for the dead letter;
+    ``caught_up``: the source's news on its partition, if the message carried any
+    (:mod:`flows.stream_clock`)."""
 
     topic: str | None
     partition: int | None
     offset: int | None
     key: bytes | None
     raw: bytes | None
+    caught_up: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

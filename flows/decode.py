@@ -22,6 +22,7 @@ from cdpflow.errors import CodecError, EventValidationError
 from flows.clock import Clock
 from flows.dead_letters import DeadLetter, Origin
 from flows.failures import record_failure
+from flows.kafka_io import PROGRESS_HEADER
 from state.bounds import MAX_DATE, MIN_DATE
 from state.events import Event
 from state.validation import EventLimits, check_event
@@ -87,7 +88,11 @@ def decode_one(
         msg = item.msg
         origin = Origin(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
         return DeadLetter("consumer_error", str(item.err), "KafkaError", origin, clock())
-    origin = Origin(item.topic, item.partition, item.offset, item.key, item.value)
+    caught_up = None
+    for name, value in item.headers:  # usually none; the batch's last message has ours
+        if name == PROGRESS_HEADER:
+            caught_up = value == b"1"
+    origin = Origin(item.topic, item.partition, item.offset, item.key, item.value, caught_up)
     try:
         return _decode(item.value, origin, codec, limits, clock)
     except Exception as exc:  # noqa: BLE001 - the failure boundary: the worker goes on

@@ -29,6 +29,7 @@ from bytewax.operators import StatefulBatchLogic
 
 from flows.clock import Clock
 from flows.failures import record_failure
+from flows.profile_step import observe
 from flows.stream_clock import StreamClock
 from state.events import Event
 from state.identity import IdentityConfig, IdentityLink, IdentityState, expired, is_junk, route
@@ -60,7 +61,7 @@ class _Router(StatefulBatchLogic[Event, _Routed, tuple[Any, ...]]):
         out: list[_Routed] = []
         for ev in values:
             origin = ev.origin
-            self._stream.observe(ev.event_time, None if origin is None else origin.partition)
+            observe(self._stream, ev)
             undo = self._st.dump()
             try:
                 events, links = route(self._st, ev, self._cfg)

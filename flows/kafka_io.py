@@ -17,15 +17,22 @@ re-reads are harmless, events are deduplicated by id.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSource, KafkaSourceMessage
 from bytewax.inputs import StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicPartition
 
 from cdpflow.settings import Settings
+from flows.stream_clock import PROGRESS
 
-__all__ = ["kafka_sink", "kafka_source"]
+__all__ = ["PROGRESS_HEADER", "kafka_sink", "kafka_source"]
+
+PROGRESS_HEADER = "cdpflow.caught_up"
+"""Set on the last message of each batch read: ``b"1"`` if it was the partition's newest
+(the partition is caught up), ``b"0"`` if more were queued (:mod:`flows.stream_clock`)."""
+_EMPTY_CHECK_S = 0.5  # how often an empty partition asks whether it is caught up
 
 _PRODUCER = {
     "enable.idempotence": "true",  # no duplicates from producer retries
@@ -40,10 +47,16 @@ _PRODUCER = {
 
 
 class _OffsetGuard(StatefulSourcePartition[Any, int | None]):
-    """Bytewax's Kafka partition whose resume offset only ever comes from real messages."""
+    """Bytewax's Kafka partition whose resume offset only ever comes from real messages,
+    and which says whether it is caught up (stream time's idleness, :mod:`flows.stream_clock`)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, from_end: bool) -> None:
         self._inner = inner
+        self._from_end = from_end
+        self._part = (inner._topic, inner._part_idx)
+        self._tp = TopicPartition(inner._topic, inner._part_idx)
+        self._checked = 0.0
+        PROGRESS.report(self._part, caught_up=False)  # until it says otherwise
 
     def next_batch(self) -> list[Any]:
         before = self._inner._offset  # private, but it is the value this guard corrects
@@ -55,7 +68,33 @@ class _OffsetGuard(StatefulSourcePartition[Any, int | None]):
             if isinstance(m, KafkaSourceMessage) and m.offset is not None and m.offset >= 0
         ]
         self._inner._offset = max(offsets) + 1 if offsets else before
+        if offsets:
+            caught_up = self._caught_up(self._inner._offset)
+            PROGRESS.report(self._part, caught_up=caught_up)
+            last = batch[-1]
+            if isinstance(last, KafkaSourceMessage):
+                last.headers.append((PROGRESS_HEADER, b"1" if caught_up else b"0"))
+        elif (now := time.monotonic()) - self._checked >= _EMPTY_CHECK_S:
+            self._checked = now
+            PROGRESS.report(self._part, caught_up=self._caught_up(self._inner._offset))
         return batch
+
+    def _caught_up(self, next_offset: int) -> bool:
+        """Whether nothing is queued after ``next_offset`` (the high watermark: cached from
+        the last fetch, asked of the broker when none came yet)."""
+        consumer = self._inner._consumer
+        try:
+            low, high = consumer.get_watermark_offsets(self._tp, cached=True)
+            if high < 0:
+                low, high = consumer.get_watermark_offsets(self._tp, timeout=1.0)
+            if next_offset < 0:  # a logical offset: nothing read yet
+                pos = consumer.position([self._tp])[0].offset
+                if pos < 0:
+                    return self._from_end or high <= low
+                next_offset = pos
+        except KafkaException:
+            return False  # cannot tell: hold stream time rather than run ahead
+        return bool(next_offset >= high)
 
     def next_awake(self) -> Any:
         return self._inner.next_awake()
@@ -64,6 +103,7 @@ class _OffsetGuard(StatefulSourcePartition[Any, int | None]):
         return self._inner.snapshot()  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        PROGRESS.forget(self._part)
         self._inner.close()
 
 
@@ -81,7 +121,8 @@ class _GuardedKafkaSource(KafkaSource):
     def build_part(  # type: ignore[override]
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _OffsetGuard:
-        return _OffsetGuard(super().build_part(step_id, for_part, resume_state))
+        inner = super().build_part(step_id, for_part, resume_state)
+        return _OffsetGuard(inner, from_end=self._starting_offset == OFFSET_END)
 
 
 def kafka_source(settings: Settings, *, until_end: bool = False) -> KafkaSource:

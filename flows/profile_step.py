@@ -74,14 +74,20 @@ from state.profile import as_of
 from state.snapshot import peek
 
 _MAX_AHEAD_MS = 100 * 365 * 86_400_000  # a timer further away than this is not armed
+_LAG_TOLERANCE_MS = 1_000  # stream time this close to the wall clock counts as caught up
+_RECHECK_MIN_MS, _RECHECK_MAX_MS = 1_000, 30_000
 
 __all__ = ["profiles"]
 
 
-def _partition_of(ev: Event) -> tuple[str | None, int | None] | None:
-    """The source partition an event was read from (``None`` for events built in tests)."""
+def observe(stream: StreamClock, ev: Event) -> None:
+    """Tell stream time of ``ev``: its time, its source partition and that partition's news
+    (events built in tests have no origin: one partition, ``None``)."""
     origin = ev.origin
-    return None if origin is None else (origin.topic, origin.partition)
+    if origin is None:
+        stream.observe(ev.event_time)
+    else:
+        stream.observe(ev.event_time, (origin.topic, origin.partition), origin.caught_up)
 
 
 def _system_utc() -> datetime:
@@ -140,10 +146,23 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
 
     def _wall(self, ms: int) -> datetime | None:
         """Bytewax fires timers on the system clock: the system time at which stream time
-        (plus the grace) reaches ``ms``, if the input keeps pace with the wall clock;
-        ``None`` for a moment too far away to arm a timer for."""
+        (plus the grace) reaches ``ms``; ``None`` for a moment too far away to arm.
+
+        While stream time trails the wall clock (a backlog, or a partition behind that has
+        not delivered yet) it may catch up at any moment, so the timer is armed for the
+        earliest wall time the moment could come, and a moment already past in wall time is
+        looked at again after a quarter of the lag (1 to 30 s) instead of once the whole
+        lag later: a timer is re-armed as stream time moves."""
+        target = ms + self._grace
+        wall_now = self._clock()
         stream_now = self._stream.now()
-        ahead = ms + self._grace - (self._clock() if stream_now is None else stream_now)
+        if stream_now is not None and stream_now >= wall_now - _LAG_TOLERANCE_MS:
+            ahead = target - stream_now
+        elif target > wall_now:
+            ahead = target - wall_now
+        else:
+            lag = _RECHECK_MIN_MS if stream_now is None else wall_now - stream_now
+            ahead = min(max(lag // 4, _RECHECK_MIN_MS), _RECHECK_MAX_MS)
         if ahead > _MAX_AHEAD_MS:
             return None
         return _system_utc() + timedelta(milliseconds=ahead)
@@ -164,7 +183,7 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         self._timers_failed = False
         out: list[Output] = []
         for ev in values:
-            self._stream.observe(ev.event_time, _partition_of(ev))
+            observe(self._stream, ev)
             try:
                 done = apply_routed(st, ev, self._cfg, resend=self._resend)
             except Exception as exc:  # noqa: BLE001 - the failure boundary: the worker goes on

@@ -9,7 +9,8 @@ from typing import Any
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
 from cdpflow.settings import Settings
-from flows.kafka_io import kafka_source
+from flows.kafka_io import PROGRESS_HEADER, kafka_source
+from flows.stream_clock import PROGRESS
 
 
 class _Msg:
@@ -45,8 +46,12 @@ class _Msg:
 
 
 class _Consumer:
-    def __init__(self, batches: list[list[_Msg]]) -> None:
+    def __init__(self, batches: list[list[_Msg]], high: int = 0) -> None:
         self.batches = batches
+        self.high = high  # the partition's high watermark: the next offset to be written
+
+    def get_watermark_offsets(self, _tp: Any, **_kw: Any) -> tuple[int, int]:
+        return 0, self.high
 
     def consume(self, _n: int, _timeout: float) -> list[_Msg]:
         return self.batches.pop(0) if self.batches else []
@@ -71,3 +76,24 @@ def test_a_consumer_error_never_moves_the_resume_offset() -> None:
     part.next_batch()
     assert part.snapshot() == 43
     part.close()
+
+
+def test_each_batch_says_whether_its_partition_is_caught_up() -> None:
+    """The last message of a batch carries the news; the process registry hears it too, and
+    of an empty partition as well (stream time's idleness, flows/stream_clock.py)."""
+    settings = replace(Settings(), bootstrap_servers="127.0.0.1:1")
+    part = kafka_source(settings).build_part("in", "0-cdp.events", 10)
+    assert PROGRESS.caught_up(("cdp.events", 0)) is False  # until it says otherwise
+    consumer = _Consumer([[_Msg(10), _Msg(11)], [_Msg(12)]], high=13)
+    part._inner._consumer = consumer  # type: ignore[attr-defined]
+    first = part.next_batch()
+    assert [m.headers for m in first] == [[], [(PROGRESS_HEADER, b"0")]]  # 12 still queued
+    assert PROGRESS.caught_up(("cdp.events", 0)) is False
+    assert part.next_batch()[-1].headers == [(PROGRESS_HEADER, b"1")]
+    assert PROGRESS.caught_up(("cdp.events", 0)) is True
+    consumer.high = 20  # more arrived, not fetched yet: an empty poll says behind
+    part._checked = 0.0  # type: ignore[attr-defined]
+    assert part.next_batch() == []
+    assert PROGRESS.caught_up(("cdp.events", 0)) is False
+    part.close()
+    assert PROGRESS.caught_up(("cdp.events", 0)) is None  # a closed reader holds nothing back
