@@ -8,14 +8,17 @@ function per record of the schema (as ``dataclasses`` does for ``__init__``), wi
 type checks and the encoding of each field inlined: an event is then checked and written
 in one pass with few calls (about 10 µs). ``compile_writer(schema).source`` shows the code.
 
-What it accepts is what ``fastavro.validation.validate`` accepts, and for such data it
-writes the bytes ``fastavro.schemaless_writer`` writes (``tests/collector/
-test_avro_writer.py`` checks both with hypothesis):
+What it accepts is what ``fastavro.validation.validate`` accepts, but for non-finite
+numbers, and for such data it writes the bytes ``fastavro.schemaless_writer`` writes
+(``tests/cdpflow/test_avro_writer.py`` checks both with hypothesis):
 
 - ``int``/``long``: an ``int`` (not a ``bool``) in range; ``float``/``double``: an ``int``
-  or ``float`` (not a ``bool``); ``string``: a ``str``; ``bytes``: ``bytes``/``bytearray``;
-  ``enum``: one of the symbols; ``array``: a sequence that is not a ``str``; ``map``: a
-  mapping with ``str`` keys; ``record``: a mapping, a missing field taking its default.
+  or ``float`` (not a ``bool``) that is finite: ``NaN`` and the infinities are refused
+  (Avro could carry them, but no cdpflow record means one, and a reader doing arithmetic
+  on one, such as money in integer units, would fail on every replay); ``string``: a
+  ``str``; ``bytes``: ``bytes``/``bytearray``; ``enum``: one of the symbols; ``array``:
+  a sequence that is not a ``str``; ``map``: a mapping with ``str`` keys; ``record``: a
+  mapping, a missing field taking its default.
 - logical ``timestamp-millis`` also takes an aware ``datetime`` (a naive one is refused:
   fastavro would read it in the machine's zone); ``date`` a ``date`` or an ISO date
   string. Other logical types are written as their underlying type.
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import sys
 from array import array as _typed_array
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -200,6 +204,8 @@ def _real_code(v: str, w: str, pack: str, checked: bool = False) -> list[str]:
     ]
     return [
         *([] if checked else test),
+        f"if not -_DOUBLE_MAX <= {v} <= _DOUBLE_MAX:  # NaN, the infinities, a huge int",
+        f"    raise SchemaMismatch({w})",
         "try:",
         f"    out += {pack}({v})",
         "except (OverflowError, _struct_error):",
@@ -280,6 +286,7 @@ class _Generator:
             "_pack_double": struct.Struct("<d").pack,
             "_pack_float": struct.Struct("<f").pack,
             "_struct_error": struct.error,
+            "_DOUBLE_MAX": sys.float_info.max,
         }
         self.functions: dict[str, str] = {}  # full name of a named type -> its function
         self.count = 0

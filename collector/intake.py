@@ -7,10 +7,17 @@ encoded (:mod:`cdpflow.avro_writer`); its key is the customer id, else the anony
 In a batch, an event that fails becomes a ``cdp.DeadLetter`` on the dead-letter topic
 (reason, message naming the field, the item's JSON bytes, key, ``source_topic`` =
 ``http:<path>``) and is reported by its index; its siblings go on.
+
+Nothing one item holds can fail its batch: an exception other than
+``EventValidationError`` while mapping or encoding it (a bug) makes it a dead letter too,
+reason ``processing_error`` with the exception's type only, and an item nested deeper
+than orjson writes (254 levels) is kept in its dead letter with the deep part cut
+(:func:`item_json`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +33,9 @@ from collector import fastpath
 from collector.producer import OutMessage
 from flows.dead_letters import DeadLetter, Origin
 
-__all__ = ["Intake", "Normalizer", "Rejected"]
+__all__ = ["Intake", "Normalizer", "Rejected", "item_json"]
+
+_log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 #: Turns one request item into the ``cdp.Event`` record(s) it stands for (``normalize_json``
@@ -124,6 +133,15 @@ class Normalizer:
                 out.rejected.append(Rejected(index, exc.reason, str(exc)))
                 messages.append(self._dead_letter(item, exc, source_topic, now_ms))
                 continue
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the failure boundary: one item, not the batch
+                name = type(exc).__name__
+                _log.warning("mapping a %s item failed: %s", source_topic, name)  # no values
+                failed = EventValidationError("processing_error", f"{name} while mapping the item")
+                out.rejected.append(Rejected(index, failed.reason, str(failed)))
+                messages.append(self._dead_letter(item, failed, source_topic, now_ms))
+                continue
             messages.extend(encoded)
             out.accepted += len(encoded)
         return out
@@ -132,16 +150,17 @@ class Normalizer:
         self, item: Any, exc: EventValidationError, source_topic: str, now_ms: int
     ) -> OutMessage:
         ident = _field(item, "userId", "customer_id", "anonymousId", "anonymous_id")
+        raw, cut = item_json(item)
         letter = DeadLetter(
             reason=exc.reason,
-            error=str(exc),
+            error=f"{exc} (raw: {cut})" if cut else str(exc),
             error_type=type(exc).__name__,
             origin=Origin(
                 topic=source_topic,
                 partition=None,
                 offset=None,
                 key=ident.encode() if ident else None,
-                raw=orjson.dumps(item),
+                raw=raw,
             ),
             seen_at=now_ms,
             event_id=_field(item, "messageId", "event_id"),
@@ -153,6 +172,41 @@ class Normalizer:
 
 
 _new_tuple = tuple.__new__
+
+#: Nesting kept in a dead letter's copy of an item (orjson writes at most 254 levels).
+RAW_DEPTH = 200
+_CUT = "<cut>"
+
+
+def item_json(item: Any) -> tuple[bytes, str | None]:
+    """The JSON of a request item, and what was cut from it (``None``: nothing).
+
+    Items come from ``orjson.loads``, which reads up to 1024 levels of nesting, but
+    ``orjson.dumps`` writes only 254: deeper objects and arrays are replaced by
+    ``"<cut>"`` at :data:`RAW_DEPTH` levels, so the dead letter keeps the rest.
+
+    >>> deep = [[[1]]]
+    >>> item_json(deep)
+    (b'[[[1]]]', None)
+    >>> import orjson; item_json(orjson.loads(b"[" * 300 + b"]" * 300))[1]
+    'nesting beyond 200 levels cut'
+    """
+    try:
+        return orjson.dumps(item), None
+    except orjson.JSONEncodeError:
+        pass
+    try:
+        return orjson.dumps(_cut(item, RAW_DEPTH)), f"nesting beyond {RAW_DEPTH} levels cut"
+    except orjson.JSONEncodeError:  # not from a JSON body (e.g. an int beyond 64 bits)
+        return b"null", "not JSON, left out"
+
+
+def _cut(value: Any, depth: int) -> Any:
+    if isinstance(value, dict):
+        return _CUT if depth == 0 else {k: _cut(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return _CUT if depth == 0 else [_cut(v, depth - 1) for v in value]
+    return value
 
 
 def _field(item: Any, *names: str) -> str | None:
