@@ -10,6 +10,23 @@ captured request cannot be replayed later. Shopify's scheme is ``X-Shopify-Hmac-
 <base64 HMAC-SHA256(secret, body)>``. Either way, any configured secret of the source may
 match: two at once during a rotation. ``body`` is the request body after any
 ``Content-Encoding`` is removed.
+
+What a signature covers, and why the mapping is safe anyway:
+
+- **Generic**: the timestamp and the body. A captured request replays only within the
+  tolerance; inside it, the events' own ``event_id`` s (in the signed body) make a replay
+  a duplicate, which the dataflow's dedupe drops.
+- **Shopify**: the body only. ``X-Shopify-Topic``, ``X-Shopify-Webhook-Id``,
+  ``X-Shopify-Shop-Domain`` and the other headers are not covered, and there is no
+  timestamp, so a captured delivery can be replayed at any time with any of them changed.
+  Hence :mod:`collector.shopify` takes nothing that matters from them: the ``event_id`` is
+  derived from the signed body (the order, checkout, cart or customer id and, for a
+  change, its ``updated_at``) and the topic, so the same body gives the same event however
+  often and with whatever webhook id it comes; and a body that plainly belongs to another
+  resource than the topic claims (a customer with ``line_items``, a checkout with
+  ``financial_status``...) is refused. What remains possible with a captured body is
+  presenting it under another topic of the same resource kind (at most one event per
+  topic and version, each one the body's own data), never a second order.
 """
 
 from __future__ import annotations
