@@ -4,6 +4,8 @@ erasure event reaches ``cdp.events`` before the 202, the dataflow tombstones
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 
 from profile_api.endpoints import customer_ref
@@ -89,3 +91,48 @@ def test_http_erasure_tombstones_the_topic_and_empties_the_store(
     finally:
         feed.close()
         store.close()
+
+
+#: Reserved and unusual characters an id may hold: the collector takes any string.
+ODD_IDS = ["team/42", "a?b#c", "100% sure", "Jürgen M/ü", "x/../y"]
+
+
+def test_ids_with_reserved_characters_are_read_and_erased_over_http(
+    kafka_settings, produce_events, json_event_factory, tmp_path
+) -> None:
+    """Issue 17, repro 4: ``GET /v1/profiles/team%2F42`` was a plain-text 404 on uvicorn."""
+    j = json_event_factory
+    env = settings_env(kafka_settings, CDPFLOW_SNAPSHOT_INTERVAL_S="0.5")
+    recovery = ["--recovery-dir", str(tmp_path / "state")]
+    produce_events(kafka_settings, [j("identify", T0, customer=c, payload={"first_name": "X"})
+                                    for c in ODD_IDS])  # fmt: skip
+    run_cdpflow(["run", "--until-end", *recovery], env)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    read, admin = {"Authorization": f"Bearer {READ}"}, {"Authorization": f"Bearer {ADMIN}"}
+    proc = serve(kafka_settings, tmp_path / "store", port, "info", **TOKENS)
+    try:
+        wait_ready(base, proc)
+        for customer_id in ODD_IDS:
+            url = f"{base}/v1/profiles/{quote(customer_id, safe='')}"
+            got = httpx.get(url, headers=read)
+            assert got.status_code == 200, (customer_id, got.text)
+            assert got.json()["customer_id"] == customer_id
+        erased = ODD_IDS[0]
+        answer = httpx.delete(f"{base}/v1/profiles/{quote(erased, safe='')}", headers=admin,
+                              timeout=30)  # fmt: skip
+        assert answer.status_code == 202, answer.text
+        event_id = answer.json()["event_id"]
+        gone = httpx.get(f"{base}/v1/profiles/{quote(erased, safe='')}", headers=read)
+        assert gone.status_code == 404
+        assert gone.headers["content-type"] == "application/json"
+        # The unencoded form is the same id once the server decodes the path.
+        assert httpx.get(f"{base}/v1/profiles/team/42", headers=read).status_code == 404
+        assert httpx.get(f"{base}/v1/profiles/a%3Fb%23c", headers=read).status_code == 200
+    finally:
+        err = stop(proc)
+    assert "team/42" not in err, "a customer id reached the logs"
+    events = read_topic(kafka_settings, kafka_settings.topics.events)
+    erasure = [r for _, r, _ in events if r.get("event_id") == event_id]
+    assert [r["customer_id"] for r in erasure] == [erased]

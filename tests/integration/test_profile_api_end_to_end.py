@@ -112,3 +112,72 @@ def test_serve_refuses_to_start_without_tokens(kafka_settings) -> None:
     assert proc.returncode == 2
     assert "CDPFLOW_API_TOKENS" in proc.stderr
     assert os.environ.get("CDPFLOW_API_TOKENS") is None or TOKEN not in proc.stderr
+
+
+def _snapshot(customer_id: str, event_time: int, revision: int, **fields: Any) -> bytes:
+    return default_codec().encode("cdp.ProfileSnapshot", {
+        "customer_id": customer_id, "state_version": 1, "email": None, "first_name": None,
+        "last_name": None, "lifecycle": None, "tags": [], "segments": [],
+        "profile_json": orjson.dumps({"revision": revision}).decode(),
+        "event_time": event_time, "emitted_at": event_time, **fields,
+    })  # fmt: skip
+
+
+def _wait_for(check: Any, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "not seen in time"
+        time.sleep(0.2)
+
+
+def test_a_replayed_older_snapshot_and_poison_records_leave_the_live_profile(
+    kafka_settings, tmp_path
+) -> None:
+    """Readers never go back in time (issue 17, defect 2), and no record stops the
+    materializer (issue 16): an older snapshot of a customer after a newer one, on the real
+    topic, is skipped; corrupt records are skipped while the API runs, and it goes on."""
+    topic = kafka_settings.topics.profiles
+    t0 = time.time_ns() // 1_000_000
+    failed: list[str] = []
+
+    def delivered(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failed.append(err.name())
+
+    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers},
+                        on_delivery=delivered)  # fmt: skip
+    producer.produce(topic, _snapshot("live-1", t0, 7), b"live-1")  # the live run's
+    producer.produce(topic, _snapshot("live-1", t0 - 60 * MIN, 3), b"live-1")  # a replay's
+    assert producer.flush(30) == 0
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = serve(kafka_settings, tmp_path / "store", port, CDPFLOW_API_TOKENS=TOKEN)
+    try:
+        wait_ready(base, proc)
+        got = httpx.get(f"{base}/v1/profiles/live-1", headers=AUTH).json()
+        assert (got["profile"]["revision"], got["event_time"]) == (7, iso_ms(t0))
+        # Poison while running, then a good record behind it (one partition): it lands.
+        producer.produce(topic, b"\xc3\x01 corrupt", b"poison-1", partition=0)
+        producer.produce(topic, b"no framing at all", b"poison-2", partition=0)
+        # (A keyless tombstone cannot be tried here: a compacted topic refuses it.)
+        producer.produce(topic, _snapshot("after", t0, 1), b"after", partition=0)
+        assert producer.flush(30) == 0
+        assert failed == []
+        _wait_for(lambda: httpx.get(f"{base}/v1/profiles/after", headers=AUTH).status_code == 200)
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'cdpflow_profile_api_records_skipped_total{reason="stale_snapshot"} 1.0' in metrics
+        assert 'cdpflow_profile_api_records_skipped_total{reason="undecodable"} 2.0' in metrics
+        # Errors are JSON on the real server too.
+        segments = f"{base}/v1/segments/recent_high_value_premium/members"
+        for url, status in ((f"{segments}?limit=%C2%B2", 400), (f"{segments}?limit=5", 200),
+                            (f"{base}/v1/segments/no_such_segment/members", 404),
+                            (f"{base}/nowhere", 404)):  # fmt: skip
+            answer = httpx.get(url, headers=AUTH)
+            assert (answer.status_code, answer.headers["content-type"]) == (
+                status, "application/json")  # fmt: skip
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    finally:
+        err = stop(proc)
+    assert "poison" not in err, "a customer id reached the logs"
+    assert "live-1" not in err, "a customer id reached the logs"

@@ -61,15 +61,15 @@ class FakeConsumer:
 
 
 def snapshot(customer_id: str, *, email: str | None = None, event_time: int = 1_000,
-             revision: int = 1, view: Any = None, view_json: str | None = None
-             ) -> bytes:  # fmt: skip
+             revision: int = 1, view: Any = None, view_json: str | None = None,
+             as_of: int | None = None) -> bytes:  # fmt: skip
     profile = {"revision": revision} if view is None else view
     text = orjson.dumps(profile).decode() if view_json is None else view_json
     return CODEC.encode("cdp.ProfileSnapshot", {
         "customer_id": customer_id, "state_version": 1, "email": email, "first_name": None,
         "last_name": None, "lifecycle": None, "tags": [], "segments": [],
         "profile_json": text, "event_time": event_time,
-        "emitted_at": event_time,
+        "emitted_at": event_time, "revision": revision, "as_of": as_of,
     })  # fmt: skip
 
 
@@ -223,4 +223,20 @@ def test_freshness_holds_within_one_batch_and_a_tombstone_always_deletes() -> No
     run(feed, 1)
     assert store.get("c-1").event_time == 9_000
     assert store.get("c-2") is None
+    assert feed.skipped["stale_snapshot"] == 1
+
+
+def test_the_snapshots_own_revision_and_as_of_decide_when_present() -> None:
+    """A timer re-evaluates a customer without an event: same event time and revision,
+    later ``as_of`` — it replaces; a replay's earlier ``as_of`` does not."""
+    store = MemoryProfileStore()
+    at = {"event_time": 5_000, "revision": 4}
+    batches = [
+        [Msg(b"c-1", snapshot("c-1", **at, email="a@example.com", as_of=6_000), 0)],
+        [Msg(b"c-1", snapshot("c-1", **at, email="b@example.com", as_of=9_000), 1)],  # timer
+        [Msg(b"c-1", snapshot("c-1", **at, email="c@example.com", as_of=7_000), 2)],  # replay
+    ]
+    feed = feed_with(store, batches)
+    run(feed, 3)
+    assert (store.get("c-1").email, store.get("c-1").as_of) == ("b@example.com", 9_000)
     assert feed.skipped["stale_snapshot"] == 1
