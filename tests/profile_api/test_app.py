@@ -209,11 +209,6 @@ def test_a_segment_the_rules_do_not_define_is_404(store) -> None:
     assert unknown.json()["error"] == "not_found"
 
 
-def test_settings_know_the_segments_of_the_rules() -> None:
-    settings = ApiSettings.from_env({"CDPFLOW_API_TOKENS": TOKEN})
-    assert "recent_high_value_premium" in settings.segments
-
-
 def test_times_in_answers_are_iso_8601_utc(client, store) -> None:
     stored = _profile("c-1", event_time=1_700_000_000_123, emitted_at=1_700_000_001_000)
     store.apply([("c-1", stored)], {})

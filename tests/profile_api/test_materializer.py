@@ -240,3 +240,24 @@ def test_the_snapshots_own_revision_and_as_of_decide_when_present() -> None:
     run(feed, 3)
     assert (store.get("c-1").email, store.get("c-1").as_of) == ("b@example.com", 9_000)
     assert feed.skipped["stale_snapshot"] == 1
+
+
+def test_after_a_failed_batch_the_thread_rewinds_to_the_stored_offsets() -> None:
+    assigned: list[list[tuple[int, int]]] = []
+
+    class Rewindable(FakeConsumer):
+        def assign(self, partitions) -> None:
+            assigned.append([(tp.partition, tp.offset) for tp in partitions])
+
+    store = MemoryProfileStore()
+    store.apply([], {(TOPIC, 0): 5, (TOPIC, 1): 2})
+    feed = Materializer(store, UNREACHABLE, TOPIC)
+    feed._consumer.close()
+    feed._consumer = Rewindable([])  # type: ignore[assignment]
+    feed._positions = {0: 9, 1: 4}  # read past what the store holds, then the write failed
+    try:
+        feed._rewind()
+    finally:
+        feed.close()
+    assert feed._positions == {0: 5, 1: 2}
+    assert assigned == [[(0, 5), (1, 2)]]

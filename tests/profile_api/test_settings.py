@@ -81,3 +81,23 @@ def test_bad_admin_settings_name_the_variable_not_the_token(env, names) -> None:
         ApiSettings.from_env({"CDPFLOW_API_TOKENS": TOKEN, **env})
     assert "short" not in str(info.value)
     assert TOKEN not in str(info.value)
+
+
+def test_body_limits_and_segments_from_env() -> None:
+    s = ApiSettings.from_env({"CDPFLOW_API_TOKENS": TOKEN, "CDPFLOW_API_MAX_BODY_BYTES": "4096",
+                              "CDPFLOW_API_BODY_TIMEOUT_MS": "2500"})  # fmt: skip
+    assert (s.max_body_bytes, s.body_timeout_s) == (4096, 2.5)
+    assert s.segments is not None
+    assert "recent_high_value_premium" in s.segments
+    d = ApiSettings.from_env({"CDPFLOW_API_TOKENS": TOKEN})
+    assert (d.max_body_bytes, d.body_timeout_s) == (16 * 1024, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CDPFLOW_API_MAX_BODY_BYTES", "10"), ("CDPFLOW_API_MAX_BODY_BYTES", "lots"),
+     ("CDPFLOW_API_BODY_TIMEOUT_MS", "0")],
+)  # fmt: skip
+def test_bad_body_limits_name_the_variable(name, value) -> None:
+    with pytest.raises(ConfigError, match=name):
+        ApiSettings.from_env({"CDPFLOW_API_TOKENS": TOKEN, name: value})
