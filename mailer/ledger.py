@@ -6,6 +6,7 @@ Key layout (``\\x00`` separators; integers big-endian so byte order is numeric o
     b"t\\x00" + trigger_id                -> outcome JSON {"outcome", "reason", "at"}
     b"c\\x00" + customer_id               -> send times: n x 8-byte ms, oldest first
     b"q\\x00" + due_ms + trigger_id       -> deferred trigger: JSON {"raw" (base64), ...}
+    b"x\\x00" + customer_id               -> erasure mark: 8-byte ms (see mailer.freshness)
 
 The trigger id is the idempotency key: once an outcome is recorded, the same trigger is a
 duplicate. A sent email's outcome and the customer's send time are one write batch.
@@ -33,6 +34,7 @@ _LAYOUT_KEY = b"m\x00layout"
 _OUTCOME = b"t\x00"
 _SENDS = b"c\x00"
 _QUEUE = b"q\x00"
+_ERASED = b"x\x00"
 _MAX_SENDS_KEPT = 64
 
 
@@ -104,6 +106,19 @@ class Ledger:
         and carry no customer data; a deferred trigger of an erased customer is skipped
         (no profile) and dropped when it comes due."""
         self._db.delete(_SENDS + customer_id.encode())
+
+    def erased_at(self, customer_id: str) -> int | None:
+        """The erasure mark of ``customer_id`` (:mod:`mailer.freshness`), if any."""
+        data = self._db.get(_ERASED + customer_id.encode())
+        return None if data is None else int.from_bytes(data, "big", signed=True)
+
+    def mark_erased(self, customer_id: str, event_time: int) -> None:
+        """Remember that ``customer_id`` was erased, holding a profile as of ``event_time``
+        (ms); a later mark with an earlier time never lowers it."""
+        held = self.erased_at(customer_id)
+        if held is None or event_time > held:
+            self._db.put(_ERASED + customer_id.encode(),
+                         event_time.to_bytes(8, "big", signed=True))  # fmt: skip
 
     def defer(self, item: Deferred, outcome: Outcome, *, replaces: Deferred | None = None) -> None:
         """Queue ``item`` for its due time and record it as deferred, atomically; with

@@ -6,7 +6,12 @@ The mailer keeps its own profile store (``<state dir>/profiles``, RocksDB) that 
 :class:`~profile_api.materializer.Materializer` keeps current with ``cdp.profiles``: it
 catches up before each batch of triggers, so consent is judged on the newest snapshot
 written before the trigger was read. Outcomes, send times and deferred triggers live in
-``<state dir>/ledger``. Both survive restarts.
+``<state dir>/ledger``. Both survive restarts. The profile store only ever moves
+forward in time (:mod:`mailer.freshness`): a replay writing older snapshots beside the
+live run cannot rewind it.
+
+With ``CDPFLOW_MAILER_METRICS_PORT`` set, Prometheus metrics (:mod:`mailer.metrics`) are
+served on ``http://<CDPFLOW_MAILER_METRICS_HOST>:<port>/metrics`` while the mailer runs.
 
 Delivery is at least once: a crash after the provider accepted an email but before its
 outcome was recorded sends it again on restart (with the same ``Message-ID`` /
@@ -23,13 +28,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from prometheus_client import start_http_server
 
 from cdpflow.codec import default_codec
 from cdpflow.errors import ConfigError
 from mailer.dead_letters import KafkaDeadLetters
 from mailer.delivery import Delivery
 from mailer.exceptions import Unavailable
+from mailer.freshness import FreshProfileStore
 from mailer.ledger import Ledger
+from mailer.metrics import MailerMetrics
 from mailer.settings import MailerSettings
 from mailer.sink import MailerConfig, TriggerMailer, TriggerMessage
 from mailer.smtp import SmtpDelivery
@@ -38,7 +46,7 @@ from mailer.webhook import WebhookDelivery
 from profile_api.materializer import Materializer, MaterializerError
 from state.store import RocksProfileStore, StoredProfile
 
-__all__ = ["RunLimits", "RunStats", "build_delivery", "run"]
+__all__ = ["RunLimits", "RunStats", "build_delivery", "run", "serve_metrics"]
 
 log = logging.getLogger("cdpflow.mailer")
 
@@ -82,6 +90,26 @@ def build_delivery(settings: MailerSettings) -> Delivery:
     return SmtpDelivery(settings.smtp)
 
 
+def serve_metrics(metrics: MailerMetrics, host: str, port: int) -> Callable[[], None]:
+    """Serve ``/metrics`` in a daemon thread; returns the function that stops it.
+    A port that cannot be bound is a :class:`ConfigError` naming the setting."""
+    try:
+        server, thread = start_http_server(port, host, registry=metrics.registry)
+    except OSError as exc:
+        raise ConfigError(
+            f"CDPFLOW_MAILER_METRICS_PORT: cannot listen on {host}:{port} "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
+    log.info("metrics on http://%s:%d/metrics", host, server.server_port)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return stop
+
+
 def run(
     settings: MailerSettings,
     limits: RunLimits,
@@ -94,10 +122,13 @@ def run(
     """Consume until ``stop`` is set or a limit is reached."""
     stop = stop or threading.Event()
     codec = default_codec()
+    metrics = MailerMetrics()
     store = RocksProfileStore(settings.state_dir / "profiles")
     ledger = Ledger(settings.state_dir / "ledger")
-    feed = Materializer(store, settings.bootstrap_servers, settings.profiles_topic,
+    fresh = FreshProfileStore(store, ledger, on_stale=metrics.stale_snapshots.inc)
+    feed = Materializer(fresh, settings.bootstrap_servers, settings.profiles_topic,
                         on_erase=ledger.forget_customer)  # fmt: skip
+    stop_metrics: Callable[[], None] = lambda: None  # noqa: E731
     delivery = build_delivery(settings)
     dead = KafkaDeadLetters(settings.bootstrap_servers, settings.dead_letter_topic, codec)
     consumer = Consumer(
@@ -111,6 +142,8 @@ def run(
         }
     )
     try:
+        if settings.metrics_port is not None:
+            stop_metrics = serve_metrics(metrics, settings.metrics_host, settings.metrics_port)
         feed.assign()
         feed.catch_up()
         forgotten = ledger.prune(now_ms() - settings.dedupe_ttl_ms)
@@ -127,9 +160,11 @@ def run(
             codec=codec,
             now_ms=now_ms,
             sleep=sleep,
+            metrics=metrics,
         )
         return _loop(consumer, settings, mailer, feed, limits, stop, monotonic)
     finally:
+        stop_metrics()
         consumer.close()
         dead.close()
         delivery.close()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -241,9 +242,11 @@ def test_hostile_addresses_and_poison_records_never_stop_the_mailer(
     producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
     poison_trigger = b"\xc3\x01" + b"\x00" * 8 + b"not a trigger"
     producer.produce(kafka_settings.topics.triggers, poison_trigger, b"poison")
-    # Poison on the profiles topic: bytes that are no snapshot, and a null-keyed tombstone.
+    # Poison on the profiles topic: bytes that are no snapshot, a null-keyed tombstone and
+    # one whose key is not UTF-8.
     producer.produce(kafka_settings.topics.profiles, b"\xc3\x01garbage", b"ada")
     producer.produce(kafka_settings.topics.profiles, None, None)
+    producer.produce(kafka_settings.topics.profiles, None, b"\xff\xfe")
     assert producer.flush(30) == 0
     dead_before = len(read_topic(kafka_settings, kafka_settings.topics.dead_letters))
 
@@ -277,3 +280,46 @@ def test_hostile_addresses_and_poison_records_never_stop_the_mailer(
         assert letter["source_topic"] == kafka_settings.topics.triggers
         assert "victim" not in letter["error"]
         assert "evil" not in letter["error"]
+
+
+def _snapshot(customer: str, event_time: int, revision: int | None, *,
+              unsubscribed: bool = False) -> bytes:  # fmt: skip
+    view = {"customer_id": customer, "revision": revision or 0, "unsubscribed": unsubscribed,
+            "attributes": {"email": f"{customer}@example.com"}}  # fmt: skip
+    return default_codec().encode("cdp.ProfileSnapshot", {
+        "customer_id": customer, "state_version": 1, "email": f"{customer}@example.com",
+        "first_name": customer.title(), "last_name": None, "lifecycle": None, "tags": [],
+        "segments": [], "profile_json": orjson.dumps(view).decode(), "event_time": event_time,
+        "emitted_at": event_time, "revision": revision, "as_of": event_time})  # fmt: skip
+
+
+def test_a_replay_beside_the_live_run_cannot_rewind_the_mailers_profiles(
+    kafka_settings, tmp_path
+) -> None:
+    """Issue 17, defect 2, for the mailer: the live run wrote Kim's newest snapshot (she
+    unsubscribed) and Lou's erasure; a replay then writes their older snapshots to the same
+    topic. The mailer keeps the newer state: no email to either; Max still gets his."""
+    now = time.time_ns() // 1_000_000
+    hour = 60 * MIN
+    profiles = kafka_settings.topics.profiles
+    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    for key, value in [
+        (b"kim", _snapshot("kim", now - hour, 7, unsubscribed=True)),  # live
+        (b"lou", _snapshot("lou", now - hour, 4)),  # live ...
+        (b"lou", None),  # ... then erased
+        (b"max", _snapshot("max", now - hour, 3)),
+        (b"kim", _snapshot("kim", now - 2 * hour, 2)),  # the replay's older snapshots
+        (b"lou", _snapshot("lou", now - hour, 4)),
+        (b"kim", _snapshot("kim", now - hour, None)),  # old layout: revision 0 < 7
+    ]:  # fmt: skip
+        producer.produce(profiles, value, key)
+    assert producer.flush(30) == 0
+    for customer in ("kim", "lou", "max"):
+        _produce_trigger(kafka_settings, _cart_trigger(customer))
+
+    handler = RecordingHandler()
+    with smtp_server(handler) as smtp:
+        summary = run_mailer(kafka_settings, tmp_path / "m", smtp, group=f"it-{uuid.uuid4().hex}",
+                             CDPFLOW_MAILER_PROFILE_WAIT_MS="0")  # fmt: skip
+    assert summary == "mailer: 3 messages sent=1 skipped=2", summary
+    assert [r.to for r in handler.received] == [["max@example.com"]]
