@@ -1,7 +1,8 @@
 """``cdpflow mailer``: run the email automation worker.
 
 Settings come from the environment (read once, here). ``--until-idle`` and
-``--max-messages`` make bounded runs (tests, catch-up jobs). A setting the user can fix
+``--max-messages`` make bounded runs (tests, catch-up jobs). Logs go to stderr as JSON
+lines (``--log-format text`` for people). A setting the user can fix
 ends as one line on stderr and exit status 2, like every ``cdpflow`` command; the last
 line on stdout summarizes the run.
 """
@@ -9,7 +10,6 @@ line on stdout summarizes the run.
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
@@ -36,11 +36,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="ledger and profile store (default $CDPFLOW_MAILER_STATE_DIR "
                         "or var/mailer)")  # fmt: skip
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="json", choices=["json", "text"],
+                   help="stderr log lines: one JSON object each (default) or text")  # fmt: skip
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from mailer.logs import configure_logging
     from mailer.settings import MailerSettings
     from mailer.worker import RunLimits, run
 
@@ -52,8 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError("--max-messages must be at least 1")
         if args.state_dir is not None:
             settings = replace(settings, state_dir=args.state_dir)
-        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+        configure_logging(args.log_level, args.log_format)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())

@@ -54,6 +54,9 @@ class MailerSettings:
     profile_wait_ms: int = 5_000
     dedupe_ttl_ms: int = 30 * DAY_MS
     templates_dir: Path | None = None
+    #: ``/metrics`` (Prometheus) on this port; ``None``: not served.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MailerSettings:
@@ -128,6 +131,8 @@ class MailerSettings:
             profile_wait_ms=int(r.number("CDPFLOW_MAILER_PROFILE_WAIT_MS", 5000, 0, 600_000)),
             dedupe_ttl_ms=int(r.number("CDPFLOW_MAILER_DEDUPE_TTL_MS", 30 * DAY_MS, 1, 1e13)),
             templates_dir=Path(templates) if templates else None,
+            metrics_port=int(r.number("CDPFLOW_MAILER_METRICS_PORT", 0, 0, 65535)) or None,
+            metrics_host=r.text("CDPFLOW_MAILER_METRICS_HOST", d.metrics_host),
         )
 
 
