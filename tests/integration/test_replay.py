@@ -99,7 +99,10 @@ def test_archive_then_replay_from_it_equals_replay_from_the_topic(
 ) -> None:
     produce_messages(kafka_settings, recent_events(1_500, 100, seed=22))
     archive = tmp_path / "archive"
+    started = time.monotonic()
     run_cdpflow(["archive", str(archive), "--per", "hour"], settings_env(kafka_settings))
+    # It stops at the end offsets it measured; it used to wait ~5 s per partition.
+    assert time.monotonic() - started < 8
     files = sorted(archive.glob(f"{kafka_settings.topics.events}/p*/*.avro"))
     assert files, "no archive files written"
     # Re-running archives nothing twice.
@@ -127,15 +130,20 @@ def test_shadow_replay_diff_reports_agreement_and_differences(
 ) -> None:
     produce_messages(kafka_settings, recent_events(1_000, 60, seed=23))
     run_cdpflow(["run", "--until-end", "--no-recovery"], settings_env(kafka_settings, **QUICK))
-    out = replay(kafka_settings, tmp_path, "--diff", "--recovery-dir", str(tmp_path / "s1"))
+    before = sorted(Path.cwd().glob("var/replay-*"))
+    out = replay(kafka_settings, tmp_path, "--diff")
     assert "exit=0" in out
     assert " 0 different, 0 only in the replay, 0 only live" in out
+    # A shadow replay writes nothing: no recovery directory, no cut-over to offer.
+    assert "nothing written to Kafka or to disk" in out
+    assert "records (none written)" in out
+    assert "cut over" not in out
+    assert sorted(Path.cwd().glob("var/replay-*")) == before
 
     stricter = tmp_path / "rules.toml"
     stricter.write_text('version = 1\n[tags.frequent_buyer]\nwhen = "orders_90d >= 1"\n')
     env = settings_env(kafka_settings, CDPFLOW_RULES_FILE=str(stricter), **QUICK)
-    out = replay(kafka_settings, tmp_path, "--diff", "--recovery-dir", str(tmp_path / "s2"),
-                 env=env)  # fmt: skip
+    out = replay(kafka_settings, tmp_path, "--diff", env=env)
     assert "exit=1" in out
     assert "differing fields: " in out
     assert "tags (" in out
@@ -186,3 +194,54 @@ def _input_offsets(recovery: Path) -> dict[str, int]:
             if blob is not None and (key not in newest or epoch > newest[key][0]):
                 newest[key] = (epoch, pickle.loads(blob))
     return {key: offset for key, (_, offset) in newest.items()}
+
+
+def test_replay_since_after_until_is_refused(kafka_settings, tmp_path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cdpflow.cli", "replay", "--since", "2026-11-02T10:00:00Z",
+         "--until", "2026-11-02T09:00:00Z", "--recovery-dir", str(tmp_path / "r")],
+        env=settings_env(kafka_settings), capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "cdpflow: error: --since (2026-11-02T10:00:00Z) must be before --until "
+        "(2026-11-02T09:00:00Z)\n"
+    )
+    assert "cut over" not in proc.stdout
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_says_what_it_does(kafka_settings, tmp_path) -> None:
+    produce_messages(kafka_settings, recent_events(6_000, 300, seed=25))
+    rdir = tmp_path / "live"
+    args = ["run", "--until-end", "--recovery-dir", str(rdir), "--progress-interval", "0.2"]
+    proc = subprocess.run([sys.executable, "-m", "cdpflow.cli", *args],
+                          env=settings_env(kafka_settings, **QUICK), capture_output=True,
+                          text=True, timeout=180, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout.splitlines()
+    t = kafka_settings.topics
+    assert out[0] == (
+        f"cdpflow run: {t.events} (2 partitions) -> {t.triggers}, {t.profiles}, "
+        f"{t.dead_letters}, {t.identities} at {kafka_settings.bootstrap_servers}; "
+        f"1 process(es) x 1 worker(s); recovery dir {rdir} (fresh: created now); "
+        "until the end of the topic"
+    )
+    assert "reading 2 partition(s) from their start (no saved offsets)" in out
+    progress = [line for line in out if line.startswith("catching up: ")]
+    assert progress, out
+    assert all(" events/s, lag " in line for line in progress)
+    assert out[-1].startswith(f"at the end of {t.events}: 6,000 messages read in ")
+    assert out[-1].endswith(f"state and offsets kept in {rdir}")
+
+    again = subprocess.run([sys.executable, "-m", "cdpflow.cli", *args],
+                           env=settings_env(kafka_settings, **QUICK), capture_output=True,
+                           text=True, timeout=180, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    lines = again.stdout.splitlines()
+    assert "(resuming its state and offsets)" in lines[0]
+    resumed = next(line for line in lines if line.startswith("resumed 2 partition(s) at offsets"))
+    offsets = sorted(int(x.rsplit("@", 1)[1]) for x in resumed.split("offsets ")[1].split(", "))
+    assert sum(offsets) == 6_000
+    assert lines[-1].startswith(f"at the end of {t.events}: 0 messages read in ")
