@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdpflow.codec import default_codec
 from collector import endpoints
+from collector.auth import KeyRing
 from collector.endpoints import Services
 from collector.exceptions import CollectorError
 from collector.gate import InFlightGate
@@ -41,6 +43,9 @@ from collector.settings import CollectorSettings
 __all__ = ["create_app"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: What ``/static`` serves in production: the browser snippet; the demo shop only with
+#: ``CDPFLOW_COLLECTOR_DEMO=1``.
+SNIPPET = frozenset({"cdp.js"})
 
 
 def create_app(
@@ -63,10 +68,15 @@ def create_app(
         sink = KafkaSink(settings, on_broker_down=_log_broker_down)
     services = Services(
         settings=settings,
+        keys=KeyRing(settings.write_keys, settings.server_write_keys),
         normalizer=Normalizer(default_codec(), settings.topics, compiled=settings.fast_path),
         sink=sink,
         gate=InFlightGate(
-            settings.max_in_flight_bytes, settings.overload_retry_after_s, metrics.in_flight_bytes
+            settings.max_in_flight_bytes,
+            settings.overload_retry_after_s,
+            metrics.in_flight_bytes,
+            key_share_pct=settings.in_flight_key_share_pct,
+            peer_share_pct=settings.in_flight_peer_share_pct,
         ),
         limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_burst, monotonic),
         metrics=metrics,
@@ -104,8 +114,14 @@ def create_app(
         Route("/readyz", endpoints.readyz),
         Route("/metrics", endpoints.metrics),
         Route("/openapi.json", endpoints.openapi),
-        Route("/demo", endpoints.demo),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        *(
+            [Route("/demo", endpoints.demo)] if settings.demo else []  # not in production
+        ),
+        Mount(
+            "/static",
+            SomeStaticFiles(STATIC_DIR, None if settings.demo else SNIPPET),
+            name="static",
+        ),
     ]
     middleware = [
         Middleware(RequestMetrics, metrics=metrics),
@@ -138,6 +154,8 @@ async def collector_error(request: Request, exc: Exception) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="cdpflow"'
+    if exc.status in _MAY_LEAVE_BODY_UNREAD:
+        headers["Connection"] = "close"  # the rest of a slow body is not waited for
     services: Services = request.app.state.services
     services.metrics.rejects.labels(exc.reason).inc()
     log(
@@ -154,6 +172,10 @@ async def collector_error(request: Request, exc: Exception) -> Response:
         headers=headers,
     )
 
+
+#: Refusals that can come before the body is read (authentication, admission, limits,
+#: the body deadline): the connection is closed rather than kept for the body's rest.
+_MAY_LEAVE_BODY_UNREAD = frozenset({401, 403, 408, 413, 415, 429})
 
 MAX_HEADER_BYTES = 16 * 1024
 """Request headers, names and values together, the collector reads at most (431 beyond).
@@ -217,6 +239,19 @@ class RequestMetrics:
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+
+class SomeStaticFiles(StaticFiles):
+    """``directory``'s files, or only those named in ``only`` (404 for the others)."""
+
+    def __init__(self, directory: Path, only: frozenset[str] | None) -> None:
+        super().__init__(directory=directory)
+        self.only = only
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if self.only is not None and path not in self.only:
+            return "", None
+        return super().lookup_path(path)
 
 
 def _log_broker_down(code: str) -> None:

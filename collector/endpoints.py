@@ -3,15 +3,13 @@ raised as :mod:`collector.exceptions` and turned into responses by ``app.py``.""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,11 +17,18 @@ from starlette.responses import RedirectResponse, Response
 
 from cdpflow.errors import EventValidationError
 from cdpflow.json_events import normalize_json, parse_time
-from cdpflow.secrets import Secret
+from collector.auth import KeyRing, WriteKey
 from collector.body import parse_json, read_body
-from collector.exceptions import InvalidEvent, MalformedRequest, Unauthorized
-from collector.gate import InFlightGate
-from collector.intake import Intake, Normalizer
+from collector.exceptions import (
+    ForbiddenForPublicKey,
+    InvalidEvent,
+    MalformedRequest,
+    TooManyItems,
+    Unauthorized,
+)
+from collector.gate import BODY_KEY, InFlightGate
+from collector.intake import Intake, Normalizer, Rejected
+from collector.items import TOO_DEEP, TOO_LARGE, unfit_items, with_stand_ins, writable
 from collector.logs import log
 from collector.metrics import Metrics
 from collector.openapi import openapi_spec
@@ -60,6 +65,7 @@ class Services:
     """What handlers need, built once by ``create_app`` (``request.app.state.services``)."""
 
     settings: CollectorSettings
+    keys: KeyRing
     normalizer: Normalizer
     sink: EventSink
     gate: InFlightGate
@@ -81,14 +87,22 @@ def _segment(kind: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         s = _services(request)
         limit = s.settings.max_event_bytes
-        with s.gate.admit(_reservation(request, limit)):
-            header_key = _check_basic_auth(request, s.settings.write_keys)
-            body = _json_object(await read_body(request, limit))
-            client = _check_body_write_key(body, s.settings.write_keys, header_key)
-            s.limiter.take(client, 1)
+        header_key = s.keys.from_header(request.headers.get("authorization"))  # 401 first
+        if kind == "alias" and header_key is not None:
+            _check_may_alias(header_key)
+        with _admit(s, request, limit, header_key):
+            body = _json_object(await read_body(request, limit, s.settings.body_timeout_s))
+            key = header_key or s.keys.from_body(body.get("writeKey"))
+            if kind == "alias":
+                _check_may_alias(key)
+            s.limiter.take(key.client, 1)
+            if not writable(body):
+                raise InvalidEvent(TOO_DEEP, "message: nested deeper than JSON can be stored")
             now = s.now_ms()
             try:
-                record = segment_to_record(body, kind, received_at=now, client_ip=_ip(request))
+                record = segment_to_record(
+                    body, kind, received_at=now, client_ip=_ip(request), public=key.public
+                )
                 message = s.normalizer.encode_record(record)
             except EventValidationError as exc:
                 raise InvalidEvent(exc.reason, str(exc)) from exc
@@ -110,25 +124,28 @@ alias = _segment("alias")
 async def batch(request: Request) -> Response:
     s = _services(request)
     limit = s.settings.max_batch_bytes
-    with s.gate.admit(_reservation(request, limit)):
-        header_key = _check_basic_auth(request, s.settings.write_keys)
-        raw = await read_body(request, limit)
+    header_key = s.keys.from_header(request.headers.get("authorization"))  # 401 first
+    with _admit(s, request, limit, header_key):
+        raw = await read_body(request, limit, s.settings.body_timeout_s)
         body = _json_object(raw)
-        client = _check_body_write_key(body, s.settings.write_keys, header_key)
+        key = header_key or s.keys.from_body(body.get("writeKey"))
         items = body.get("batch")
         if not isinstance(items, list):
             raise MalformedRequest("batch: expected an array")
-        s.limiter.take(client, len(items))
+        _check_item_count(s, items)
+        s.limiter.take(key.client, len(items))
         now, ip, max_event = s.now_ms(), _ip(request), s.settings.max_event_bytes
         context = body.get("context") if isinstance(body.get("context"), dict) else None
         sent_at = _batch_time(body.get("sentAt"))
-
-        # Only a body above the per-event limit can hold an event above it.
-        too_large = _oversized(items, max_event, len(raw)) if len(raw) > max_event else set()
+        public = key.public
+        unfit = unfit_items(items, max_event, len(raw))
+        if TOO_DEEP in unfit.values():
+            items, unfit = with_stand_ins(items, unfit)
 
         def mapper(item: Any) -> list[Json]:
-            if too_large and id(item) in too_large:
-                raise EventValidationError("event_too_large", f"event exceeds {max_event} bytes")
+            reason = unfit.get(id(item)) if unfit else None
+            if reason is not None:
+                raise EventValidationError(reason, _UNFIT_ERRORS[reason].format(max_event))
             return [
                 segment_to_record(
                     item,
@@ -137,17 +154,29 @@ async def batch(request: Request) -> Response:
                     batch_sent_at=sent_at,
                     batch_context=context,
                     client_ip=ip,
+                    public=public,
                 )
             ]
 
         # The compiled path takes the usual messages; the rest, invalid ones included,
         # go to ``mapper``, the reference.
         fast = s.normalizer.segment_fast
-        done = None if fast is None else fast.encode(items, now, sent_at, context, ip, too_large)
+        skip = set(unfit)
+        done = (
+            None
+            if fast is None
+            else fast.encode(items, now, sent_at, context, ip, skip, public=public)
+        )
         source = f"http:{request.url.path}"
         intake = s.normalizer.collect(items, mapper, source_topic=source, now_ms=now, done=done)
         await _store_intake(s, intake, "batch")
-    return _batch_response(intake)
+    return _batch_response(s, intake)
+
+
+_UNFIT_ERRORS = {
+    TOO_LARGE: "event exceeds {} bytes",
+    TOO_DEEP: "event nested deeper than JSON can be stored",
+}
 
 
 # --- webhooks --------------------------------------------------------------------------
@@ -160,8 +189,8 @@ async def webhook(request: Request) -> Response:
     if secrets is None:
         raise Unauthorized("unknown webhook source")
     limit = s.settings.max_batch_bytes
-    with s.gate.admit(_reservation(request, limit)):
-        raw = await read_body(request, limit)
+    with s.gate.admit(_reservation(request, limit), key=f"webhook:{source}", peer=_ip(request)):
+        raw = await read_body(request, limit, s.settings.body_timeout_s)
         now = s.now_ms()
         if source == "shopify" or source.startswith("shopify-"):
             verify_shopify(secrets, request.headers.get("x-shopify-hmac-sha256"), raw)
@@ -179,7 +208,7 @@ async def webhook(request: Request) -> Response:
             intake = _generic_intake(s, source, parse_json(raw), now)
         s.limiter.take(f"webhook:{source}", intake.accepted + len(intake.rejected))
         await _store_intake(s, intake, "webhook")
-    return _batch_response(intake)
+    return _batch_response(s, intake)
 
 
 def _shopify_intake(s: Services, request: Request, body: Any, now: int) -> Intake:
@@ -214,6 +243,7 @@ def _generic_intake(s: Services, source: str, body: Any, now: int) -> Intake:
     items = body.get("batch") if isinstance(body, dict) else body
     if not isinstance(items, list):
         raise MalformedRequest('body: expected an event, a list of events or {"batch": [...]}')
+    _check_item_count(s, items)
     return s.normalizer.collect(
         items, mapper, source_topic=f"http:/v1/webhooks/{source}", now_ms=now
     )
@@ -246,6 +276,7 @@ async def openapi(request: Request) -> Response:
 
 
 async def demo(request: Request) -> Response:
+    """The demo shop; routed only when ``CDPFLOW_COLLECTOR_DEMO=1``."""
     query = request.url.query
     return RedirectResponse("/static/shop.html" + (f"?{query}" if query else ""), status_code=307)
 
@@ -276,14 +307,37 @@ async def _store_intake(s: Services, intake: Intake, endpoint: str) -> None:
         )
 
 
-def _batch_response(intake: Intake) -> Response:
+def _batch_response(s: Services, intake: Intake) -> Response:
+    """The answer to a batch: every reject counted, the first ones listed (index, reason,
+    error), so the answer stays small whatever the batch holds."""
+    listed = intake.rejected[: s.settings.max_rejects_listed]
     return JsonResponse(
         {
             "success": True,
             "accepted": intake.accepted,
-            "rejected": [r.to_json() for r in intake.rejected],
+            "rejected": [_short(r) for r in listed],
+            "rejected_count": len(intake.rejected),
         }
     )
+
+
+_MAX_ERROR_CHARS = 200
+
+
+def _short(r: Rejected) -> dict[str, Any]:
+    out = r.to_json()
+    if len(r.error) > _MAX_ERROR_CHARS:
+        out["error"] = r.error[: _MAX_ERROR_CHARS - 3] + "..."
+    return out
+
+
+def _admit(
+    s: Services, request: Request, limit: int, key: WriteKey | None
+) -> AbstractContextManager[None]:
+    """The request's part of the in-flight budget, from its key's share (the shared
+    ``body-key`` share while its key is still unread) and its client address's."""
+    client = BODY_KEY if key is None else key.client
+    return s.gate.admit(_reservation(request, limit), key=client, peer=_ip(request))
 
 
 def _reservation(request: Request, limit: int) -> int:
@@ -294,21 +348,19 @@ def _reservation(request: Request, limit: int) -> int:
     return limit
 
 
-def _oversized(items: list[Any], limit: int, body_bytes: int) -> set[int]:
-    """The ``id``s of the items whose JSON is longer than ``limit`` bytes.
+def _check_may_alias(key: WriteKey) -> None:
+    if key.public:
+        raise ForbiddenForPublicKey(
+            "alias: a public write key may not merge customers; send it with a server key"
+        )
 
-    Items are serialized in runs of about ``limit / 2`` bytes, judged by the body's average
-    (one ``orjson.dumps`` a run, not one an item): an item is a part of its run's JSON, so
-    a run within the limit holds no item above it; only the items of a longer run are
-    measured one by one.
-    """
-    per_run = max(1, len(items) * limit // (2 * max(1, body_bytes)))
-    found: set[int] = set()
-    for start in range(0, len(items), per_run):
-        run = items[start : start + per_run]
-        if len(orjson.dumps(run)) > limit:
-            found.update(id(item) for item in run if len(orjson.dumps(item)) > limit)
-    return found
+
+def _check_item_count(s: Services, items: list[Any]) -> None:
+    """At most ``max_batch_items`` items, and never more than the key's burst: checked
+    before any item is mapped or any token taken."""
+    cap = min(s.settings.max_batch_items, s.limiter.max_cost)
+    if len(items) > cap:
+        raise TooManyItems(f"batch: at most {cap:g} items a request")
 
 
 def _batch_time(value: Any) -> Any:
@@ -327,43 +379,6 @@ def _json_object(raw: bytes) -> Json:
     if not isinstance(body, dict):
         raise MalformedRequest("body: expected a JSON object")
     return body
-
-
-def _check_basic_auth(request: Request, keys: Sequence[Secret]) -> int | None:
-    """The position of the write key named by HTTP Basic auth; None without the header."""
-    header = request.headers.get("authorization")
-    if header is None:
-        return None  # the write key may be in the body (sendBeacon cannot set headers)
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        raise Unauthorized("Authorization: expected Basic with the write key as user name")
-    try:
-        user = base64.b64decode(encoded.strip(), validate=True).partition(b":")[0]
-    except (binascii.Error, ValueError):
-        raise Unauthorized("Authorization: not base64") from None
-    return _key_index(user, keys)
-
-
-def _check_body_write_key(body: Json, keys: Sequence[Secret], found: int | None) -> str:
-    """The rate-limit client of a request: its write key's position, from the header
-    (``found``) or else from ``writeKey`` in the body."""
-    if found is None:
-        key = body.get("writeKey")
-        if not isinstance(key, str) or not key:
-            raise Unauthorized("write key required: HTTP Basic user name or writeKey in the body")
-        found = _key_index(key.encode(), keys)
-    return f"key:{found}"
-
-
-def _key_index(candidate: bytes, keys: Sequence[Secret]) -> int:
-    """Compares with every key in constant time; :class:`Unauthorized` if none matches."""
-    found = -1
-    for index, key in enumerate(keys):
-        if key.matches(candidate):
-            found = index
-    if found < 0:
-        raise Unauthorized("unknown write key")
-    return found
 
 
 def _ip(request: Request) -> str | None:

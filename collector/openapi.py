@@ -12,11 +12,13 @@ _RETRY = {"$ref": "#/components/responses/RetryLater"}
 
 def _segment_op(summary: str, schema: str, *, batch: bool = False) -> dict[str, Any]:
     ok = "#/components/schemas/BatchResult" if batch else "#/components/schemas/Success"
-    limit = "500 KB per request, 32 KB per event" if batch else "32 KB"
+    limit = "500 KB and 2,000 items per request, 32 KB per event" if batch else "32 KB"
     return {
         "summary": summary,
         "description": f"Segment HTTP Tracking API compatible. Body limit {limit} (after gzip "
-        "decoding). Answers 200 only after Kafka acknowledged every event.",
+        "decoding), sent within 10 s. Answers 200 only after Kafka acknowledged every event. "
+        "A public write key may not alias (403 forbidden_for_public_key) and its events are "
+        "never dated after their receipt.",
         "security": [{"writeKey": []}, {}],
         "parameters": [{"$ref": "#/components/parameters/ContentEncoding"}],
         "requestBody": {"required": True, "content": {"application/json": {
@@ -24,8 +26,8 @@ def _segment_op(summary: str, schema: str, *, batch: bool = False) -> dict[str, 
         "responses": {
             "200": {"description": "stored", "content": {"application/json": {
                 "schema": {"$ref": ok}}}},
-            "400": _ERROR, "401": _ERROR, "413": _ERROR, "415": _ERROR,
-            "429": _RETRY, "503": _RETRY,
+            "400": _ERROR, "401": _ERROR, "403": _ERROR, "408": _ERROR, "413": _ERROR,
+            "415": _ERROR, "429": _RETRY, "503": _RETRY,
         },
     }  # fmt: skip
 
@@ -55,7 +57,7 @@ def openapi_spec() -> dict[str, Any]:
         "responses": {
             "200": {"description": "stored", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/BatchResult"}}}},
-            "400": _ERROR, "401": _ERROR, "413": _ERROR, "415": _ERROR,
+            "400": _ERROR, "401": _ERROR, "408": _ERROR, "413": _ERROR, "415": _ERROR,
             "429": _RETRY, "503": _RETRY,
         },
     }  # fmt: skip
@@ -118,7 +120,9 @@ def openapi_spec() -> dict[str, Any]:
                 "Success": {"type": "object", "properties": {"success": {"const": True}}},
                 "BatchResult": {"type": "object", "properties": {
                     "success": {"const": True}, "accepted": {"type": "integer"},
-                    "rejected": {"type": "array", "items": {"type": "object", "properties": {
+                    "rejected_count": {"type": "integer"},
+                    "rejected": {"type": "array", "description": "the first 100 rejects",
+                                 "items": {"type": "object", "properties": {
                         "index": {"type": "integer"}, "reason": {"type": "string"},
                         "error": {"type": "string"}}}}}},
                 "Error": {"type": "object", "properties": {

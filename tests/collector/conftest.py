@@ -18,7 +18,8 @@ from collector.exceptions import CollectorError
 from collector.producer import OutMessage
 from collector.settings import CollectorSettings
 
-WRITE_KEY = "wk-test"
+WRITE_KEY = "wk-test"  # a public key, as a browser snippet's
+SERVER_KEY = "sk-test"  # a server key: may alias
 NOW_MS = 1_790_000_000_000  # 2026-09-21T...Z, fixed
 
 
@@ -55,6 +56,7 @@ class RecordingSink:
 def settings() -> CollectorSettings:
     return CollectorSettings(
         write_keys=(Secret(WRITE_KEY),),
+        server_write_keys=(Secret(SERVER_KEY),),
         webhook_secrets={
             "crm": (Secret("old-secret"), Secret("new-secret")),
             "shopify": (Secret("shop-secret"),),

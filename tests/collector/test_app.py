@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from collector.app import create_app
-from collector.endpoints import _oversized
 from collector.exceptions import BrokerUnavailable
+from collector.items import TOO_LARGE, unfit_items
 from collector.producer import OutMessage
 from collector.settings import CollectorSettings
 from collector.signatures import sign_generic, sign_shopify
-from tests.collector.conftest import NOW_MS, WRITE_KEY, RecordingSink, basic
+from tests.collector.conftest import NOW_MS, SERVER_KEY, WRITE_KEY, RecordingSink, basic
 
 
 def track(**extra: Any) -> dict[str, Any]:
@@ -79,7 +79,8 @@ def test_single_calls_are_stored_keyed_by_identity(
 def test_analytics_js_paths_with_text_plain_and_body_write_key(
     client: TestClient, sink: RecordingSink, path: str, body: dict[str, Any], event_type: str
 ) -> None:
-    raw = orjson.dumps({**body, "writeKey": WRITE_KEY})
+    key = SERVER_KEY if path == "/v1/a" else WRITE_KEY  # an alias needs a server key
+    raw = orjson.dumps({**body, "writeKey": key})
     response = client.post(path, content=raw, headers={"Content-Type": "text/plain"})
     assert response.status_code == 200
     assert [r["event_type"] for r in sink.decoded("cdp.events")] == [event_type]
@@ -275,7 +276,9 @@ def test_overload_is_429_with_retry_after_and_admits_again_after(
 
     sink = BlockingSink()
     # Room for two single-event requests (32 KiB reservation each when the length is unknown).
-    app = create_app(replace(settings, max_in_flight_bytes=2 * 32 * 1024 + 100), sink)
+    # One client address and key may hold all of it here: this is about the whole budget.
+    wide = replace(settings, in_flight_key_share_pct=100, in_flight_peer_share_pct=100)
+    app = create_app(replace(wide, max_in_flight_bytes=2 * 32 * 1024 + 100), sink)
     body = orjson.dumps(track())
 
     async def scenario() -> tuple[list[int], int, str, int]:
@@ -408,8 +411,13 @@ def test_shopify_webhook(client: TestClient, sink: RecordingSink) -> None:
     assert response.status_code == 200
     [record] = sink.decoded("cdp.events")
     assert record["event_type"] == "order_completed"
-    assert record["event_id"] == "shopify:b54557e4"
+    # Named by the order, not by the unsigned webhook id (issue 16: a replay with a new
+    # X-Shopify-Webhook-Id is the same event).
+    assert record["event_id"] == "shopify:orders/create:1001"
     assert sink.sent[0].key == b"7"
+    replayed = {**shopify_headers(raw), "X-Shopify-Webhook-Id": "another-id"}
+    assert client.post("/v1/webhooks/shopify", content=raw, headers=replayed).status_code == 200
+    assert [r["event_id"] for r in sink.decoded("cdp.events")] == [record["event_id"]] * 2
 
 
 def test_shopify_bad_hmac_is_401(client: TestClient, sink: RecordingSink) -> None:
@@ -472,14 +480,23 @@ def test_cors_for_configured_origins_only(client: TestClient) -> None:
     assert simple.headers["access-control-allow-origin"] == "https://shop.example"
 
 
-def test_snippet_and_demo_are_served(client: TestClient) -> None:
-    js = client.get("/static/cdp.js")
+def test_snippet_is_served_and_the_demo_only_when_switched_on(
+    client_factory: Callable[..., TestClient],
+) -> None:
+    production = client_factory()
+    js = production.get("/static/cdp.js")
     assert js.status_code == 200
     assert "sendBeacon" in js.text
+    assert production.get("/demo?writeKey=k", follow_redirects=False).status_code == 404
+    assert production.get("/static/shop.html").status_code == 404
+    assert production.get("/static/../static/shop.html").status_code == 404
+
+    client = client_factory(demo=True)
     demo = client.get("/demo?writeKey=k&api=https://c.example", follow_redirects=False)
     assert demo.status_code == 307
     assert demo.headers["location"] == "/static/shop.html?writeKey=k&api=https://c.example"
     assert "add to cart" in client.get(demo.headers["location"]).text.lower()
+    assert client.get("/static/cdp.js").status_code == 200
 
 
 def test_lifespan_starts_and_closes_the_sink(
@@ -556,8 +573,8 @@ def test_oversized_items_are_found_exactly_with_few_serializations(
     items: list[Any], limit: int
 ) -> None:
     body_bytes = len(orjson.dumps({"batch": items}))
-    expected = {id(i) for i in items if len(orjson.dumps(i)) > limit}
-    assert _oversized(items, limit, body_bytes) == expected
+    expected = {id(i): TOO_LARGE for i in items if len(orjson.dumps(i)) > limit}
+    assert unfit_items(items, limit, body_bytes) == expected
 
 
 def test_oversized_request_headers_get_431_before_any_handler(client: TestClient) -> None:

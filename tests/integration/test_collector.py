@@ -143,12 +143,12 @@ def test_every_endpoint_lands_in_kafka(
     events = read_topic(kafka_settings, kafka_settings.topics.events)
     by_id = {r["event_id"]: (r, msg) for _, r, msg in events}
     assert sorted(by_id) == sorted(
-        ["m-1", "id-1", "pg-1", "m-2", "m-3", "m-4", "wh-1", "shopify:sh-1"]
+        ["m-1", "id-1", "pg-1", "m-2", "m-3", "m-4", "wh-1", "shopify:orders/create:5"]
     )
     assert len(events) == len(by_id)
     assert by_id["pg-1"][1].key() == b"anon-1"
     assert by_id["m-2"][1].key() == b"c-2"
-    assert by_id["shopify:sh-1"][0]["event_type"] == "order_completed"
+    assert by_id["shopify:orders/create:5"][0]["event_type"] == "order_completed"
     assert by_id["wh-1"][0]["source"] == "webhook:crm"
     assert by_id["id-1"][0]["payload"]["email"] == "a@example.com"
     [(name, letter, _)] = read_topic(kafka_settings, kafka_settings.topics.dead_letters)
