@@ -18,12 +18,21 @@
  *   Retry-After); other 4xx are not retried. Calls still pending when the page is hidden
  *   are handed to navigator.sendBeacon.
  * - The anonymous id lives in a first-party cookie (cdp_aid, one year, SameSite=Lax).
+ * - Page addresses are sent without their query string and fragment (they can carry
+ *   tokens, e-mail addresses, reset links): only the utm_* parameters are kept, in the
+ *   URL and as context.campaign. The referrer is cut the same way.
+ * - A session id (properties.session_id of pages and tracks) lives in localStorage
+ *   (cdp_session, else a cookie) and is renewed after 30 minutes without a call.
  */
 (function (global) {
   "use strict";
 
-  var VERSION = "0.1.0";
+  var VERSION = "0.2.0";
   var COOKIE = "cdp_aid";
+  var SESSION_KEY = "cdp_session";
+  var SESSION_IDLE_MS = 30 * 60 * 1000;
+  var UTM = { utm_source: "source", utm_medium: "medium", utm_campaign: "name",
+              utm_term: "term", utm_content: "content" };
   var state = { api: "", writeKey: "", userId: null, anonymousId: null, maxRetries: 6 };
   var pending = {}; // messageId -> {path, msg}
   var listeners = [];
@@ -45,10 +54,63 @@
     return null;
   }
 
-  function writeCookie(name, value) {
+  function writeCookie(name, value, maxAgeS) {
     var secure = global.location.protocol === "https:" ? "; Secure" : "";
     document.cookie = name + "=" + encodeURIComponent(value) +
-      "; Max-Age=31536000; Path=/; SameSite=Lax" + secure;
+      "; Max-Age=" + (maxAgeS || 31536000) + "; Path=/; SameSite=Lax" + secure;
+  }
+
+  // An address without its query and fragment, but for the utm_* parameters.
+  function cleanUrl(href) {
+    if (!href) return undefined;
+    var url;
+    try { url = new URL(href); } catch (e) { return undefined; }
+    var kept = [];
+    url.searchParams.forEach(function (value, name) {
+      if (UTM.hasOwnProperty(name)) kept.push([name, value]);
+    });
+    var query = kept.map(function (p) {
+      return encodeURIComponent(p[0]) + "=" + encodeURIComponent(p[1]);
+    }).join("&");
+    return url.origin + url.pathname + (query ? "?" + query : "");
+  }
+
+  function campaign() {
+    var out = {}, found = false;
+    new URLSearchParams(global.location.search).forEach(function (value, name) {
+      if (UTM.hasOwnProperty(name)) { out[UTM[name]] = value; found = true; }
+    });
+    return found ? out : undefined;
+  }
+
+  // {id, last}: renewed when the last call is more than 30 minutes old.
+  function readSession() {
+    var raw = null;
+    try { raw = global.localStorage.getItem(SESSION_KEY); } catch (e) { raw = null; }
+    if (raw === null) raw = readCookie(SESSION_KEY);
+    try { return raw ? JSON.parse(raw) : null; } catch (e) { return null; }
+  }
+
+  function writeSession(session) {
+    var raw = JSON.stringify(session);
+    try { global.localStorage.setItem(SESSION_KEY, raw); return; } catch (e) { /* cookie */ }
+    writeCookie(SESSION_KEY, raw, SESSION_IDLE_MS / 1000);
+  }
+
+  function sessionId() {
+    var now = Date.now();
+    var session = readSession();
+    if (!session || typeof session.id !== "string" || !(now - session.last < SESSION_IDLE_MS)) {
+      session = { id: uuid(), last: now };
+    }
+    session.last = now;
+    writeSession(session);
+    return session.id;
+  }
+
+  function pageFields() {
+    return { path: global.location.pathname, url: cleanUrl(global.location.href),
+             referrer: cleanUrl(document.referrer), title: document.title };
   }
 
   function anonymousId() {
@@ -64,8 +126,8 @@
     try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { tz = undefined; }
     return {
       library: { name: "cdpflow.js", version: VERSION },
-      page: { url: global.location.href, path: global.location.pathname,
-              referrer: document.referrer || undefined, title: document.title },
+      page: pageFields(),
+      campaign: campaign(),
       userAgent: global.navigator.userAgent,
       locale: global.navigator.language,
       timezone: tz
@@ -148,13 +210,18 @@
     anonymousId: anonymousId,
     identify: function (userId, traits) {
       if (userId) state.userId = String(userId);
+      sessionId(); // a call: the session stays alive
       return send("/v1/identify", { traits: traits || {} });
     },
+    sessionId: sessionId,
     page: function (name, properties) {
-      return send("/v1/page", { name: name || document.title, properties: properties || {} });
+      // Segment's page properties (path, url, referrer, title), as the collector reads them.
+      var props = Object.assign(pageFields(), { session_id: sessionId() }, properties || {});
+      return send("/v1/page", { name: name || document.title, properties: props });
     },
     track: function (event, properties) {
-      return send("/v1/track", { event: event, properties: properties || {} });
+      var props = Object.assign({ session_id: sessionId() }, properties || {});
+      return send("/v1/track", { event: event, properties: props });
     },
     productViewed: function (product) {
       return this.track("Product Viewed", product);
