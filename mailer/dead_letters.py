@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaException, Producer
 
 from cdpflow.codec import AvroCodec
+from cdpflow.kafka_log import kafka_config
 from mailer.exceptions import Unavailable
 
 __all__ = ["DeadLetterSink", "KafkaDeadLetters", "MailerDeadLetter"]
@@ -67,7 +68,7 @@ class KafkaDeadLetters:
         self._codec = codec
         self._timeout_s = timeout_s
         self._producer = Producer(
-            {"bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "acks": "all"}
+            kafka_config(bootstrap_servers, {"enable.idempotence": True, "acks": "all"})
         )
 
     def send(self, letter: MailerDeadLetter) -> None:

@@ -7,7 +7,12 @@ customer id, an address or a trigger id.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 __all__ = ["MailerMetrics"]
 
@@ -43,6 +48,26 @@ class MailerMetrics:
             registry=r,
         )
 
+    def watch_feed(self, skipped: Callable[[], Mapping[str, int]]) -> None:
+        """Also expose the profile feed's skipped records by reason (the materializer's
+        own counts, read at scrape time): ``cdpflow_mailer_profile_records_skipped``."""
+        self.registry.register(_FeedSkipped(skipped))
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+class _FeedSkipped(Collector):
+    def __init__(self, skipped: Callable[[], Mapping[str, int]]) -> None:
+        self._skipped = skipped
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "cdpflow_mailer_profile_records_skipped",
+            "cdp.profiles records the mailer's materializer did not apply, by reason",
+            labels=["reason"],
+        )
+        for reason, n in sorted(self._skipped().items()):
+            family.add_metric([reason], n)
+        yield family

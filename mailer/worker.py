@@ -32,6 +32,7 @@ from prometheus_client import start_http_server
 
 from cdpflow.codec import default_codec
 from cdpflow.errors import ConfigError
+from cdpflow.kafka_log import kafka_config
 from mailer.dead_letters import KafkaDeadLetters
 from mailer.delivery import Delivery
 from mailer.exceptions import Unavailable
@@ -128,18 +129,21 @@ def run(
     fresh = FreshProfileStore(store, ledger, on_stale=metrics.stale_snapshots.inc)
     feed = Materializer(fresh, settings.bootstrap_servers, settings.profiles_topic,
                         on_erase=ledger.forget_customer)  # fmt: skip
+    metrics.watch_feed(lambda: dict(feed.skipped))
     stop_metrics: Callable[[], None] = lambda: None  # noqa: E731
     delivery = build_delivery(settings)
     dead = KafkaDeadLetters(settings.bootstrap_servers, settings.dead_letter_topic, codec)
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": settings.group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",  # stale triggers are skipped by max delay
-            # One message may take retries x SMTP timeout; keep the group membership.
-            "max.poll.interval.ms": 900_000,
-        }
+        kafka_config(
+            settings.bootstrap_servers,
+            {
+                "group.id": settings.group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",  # stale triggers are skipped by max delay
+                # One message may take retries x SMTP timeout; keep the group membership.
+                "max.poll.interval.ms": 900_000,
+            },
+        )
     )
     try:
         if settings.metrics_port is not None:

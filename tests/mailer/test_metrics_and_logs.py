@@ -83,3 +83,14 @@ def test_main_takes_the_log_format(monkeypatch, capsys) -> None:
     with pytest.raises(SystemExit):
         mailer_main.main(["--log-format", "xml"])
     assert "--log-format" in capsys.readouterr().err
+
+
+def test_the_profile_feeds_skipped_records_are_read_at_scrape_time() -> None:
+    skipped = {"undecodable": 1}
+    metrics = MailerMetrics()
+    metrics.watch_feed(lambda: skipped)
+    assert 'cdpflow_mailer_profile_records_skipped_total{reason="undecodable"} 1.0' in (
+        metrics.render().decode())  # fmt: skip
+    skipped["stale_snapshot"] = 3
+    text = metrics.render().decode()
+    assert 'cdpflow_mailer_profile_records_skipped_total{reason="stale_snapshot"} 3.0' in text
