@@ -66,6 +66,7 @@ class Refuse:
 
     reason: str
     detail: str
+    error_type: str = "InvalidRecipient"
 
 
 Decision = Send | Skip | Defer | Refuse
@@ -90,7 +91,7 @@ def decide(
     try:
         to = _address(profile, trigger)
     except InvalidRecipient as exc:
-        return Refuse(exc.reason, str(exc))
+        return Refuse(exc.reason, str(exc), type(exc).__name__)
     if to is None:
         return Skip("no_address")
     if now_ms - int(trigger.get("emitted_at") or 0) > cfg.max_delay_ms:

@@ -199,7 +199,9 @@ class TriggerMailer:
         if isinstance(decision, Skip):
             return self._record(trigger_id, "skipped", decision.reason, deferred)
         if isinstance(decision, Refuse):
-            self._dead_letter(msg, trigger_id, decision.reason, decision.detail, "Refused")
+            self._dead_letter(
+                msg, trigger_id, decision.reason, decision.detail, decision.error_type
+            )
             return self._record(trigger_id, "dead_lettered", decision.reason, deferred)
         if isinstance(decision, Defer):
             raw = msg.raw or b""

@@ -269,7 +269,8 @@ def test_a_hostile_address_is_dead_lettered_naming_the_field_and_the_next_one_is
     result = rig.add(trigger_factory(customer="c-6", trigger_id="t-h", email=address))
     assert (result.status, result.reason) == ("dead_lettered", "invalid_recipient")
     (letter,) = rig.letters.letters
-    assert (letter.reason, letter.trigger_id) == ("invalid_recipient", "t-h")
+    assert (letter.reason, letter.trigger_id, letter.error_type) == (
+        "invalid_recipient", "t-h", "InvalidRecipient")  # fmt: skip
     assert letter.error == f"profile.email: {why}"
     assert rig.outbox.attempts == 0
     assert rig.ledger.outcome("t-h").outcome == "dead_lettered"
