@@ -362,7 +362,9 @@ def profiles(
 ) -> KeyedStream[Output]:
     """Apply each key's events to its profile; emit triggers, tag changes and rejections
     at once, and coalesced profile snapshots at most every ``flush_ms`` per key."""
-    stream = StreamClock(clock)  # one per process: every key's logic shares it
+    # One per process: every key's logic shares it. A replay's moments end at its history's
+    # end: no partition follows the wall clock there.
+    stream = StreamClock(clock, idleness=not end_at_stream_time)
     return op.stateful_batch(
         "state",
         up,

@@ -86,9 +86,14 @@ class StreamClock:
     1100
     """
 
-    def __init__(self, wall: Clock, progress: SourceProgress | None = None) -> None:
+    def __init__(
+        self, wall: Clock, progress: SourceProgress | None = None, *, idleness: bool = True
+    ) -> None:
+        """``idleness=False`` (a replay): every partition holds stream time at its newest
+        event, caught up or not, so a backfill's moments end at its history's end."""
         self._wall = wall
         self._progress = PROGRESS if progress is None else progress
+        self._idleness = idleness
         self._newest: dict[Hashable, int] = {}
         self._caught_up: dict[Hashable, bool] = {}  # from the events' own news
 
@@ -109,7 +114,7 @@ class StreamClock:
         for part, newest in self._newest.items():
             # This process's own source knows best (it also hears of empty polls); a
             # partition read by another process is known by its events' news.
-            up = self._progress.caught_up(part)
+            up = self._progress.caught_up(part) if self._idleness else False
             if up is None:
                 up = self._caught_up.get(part)
             if not up and newest < held:
