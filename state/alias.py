@@ -115,7 +115,10 @@ def apply_routed(
         return _join(st, ev, alias[1], cfg, resend)
     if is_handover(ev):
         return _fold(st, ev, cfg)
-    return apply(st, ev, cfg)
+    out = apply(st, ev, cfg)
+    if not resend and is_erasure(ev):  # a replay: the devices' erasures are in the history
+        out = [o for o in out if not isinstance(o, Resend)]
+    return out
 
 
 def _redirected(st: CustomerState, ev: Event, resend: bool) -> list[Output]:

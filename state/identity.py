@@ -18,6 +18,13 @@ The router keeps one small state per *anonymous id*:
 Every link and conflict is an :class:`IdentityLink` output, an audit trail with a
 deterministic id. A visitor who never identifies is forgotten ``ttl_ms`` after their last
 event (stream time); their anonymous profile expires with the idle rules of profiles.
+
+Erasure: when a customer is erased, their profile sends an erasure of each anonymous id
+they used (:func:`state.profile.erase`). The router then drops the link and the buffer, and
+passes the erasure on to the visitor's anonymous profile; the id is marked erased and
+**never links again** (a later identify with it goes to its customer without taking the
+id's history along). The mark is kept past the idle time to live: it is small, and
+forgetting it would let the cookie bring the customer back.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 
 from state.events import DAY_MS, Event
 from state.outputs import stable_id
+from state.profile import is_erasure
 
 __all__ = [
     "DEFAULT_JUNK",
@@ -86,14 +94,16 @@ class IdentityState:
     linked_at: int | None = None
     buffer: list[Event] = field(default_factory=list)
     newest: int | None = None
+    erased_at: int | None = None
 
     def dump(self) -> tuple[Any, ...]:
-        return (1, self.linked_to, self.linked_at, tuple(self.buffer), self.newest)
+        buffer = tuple(self.buffer)
+        return (2, self.linked_to, self.linked_at, buffer, self.newest, self.erased_at)
 
     @classmethod
     def load(cls, snap: tuple[Any, ...]) -> IdentityState:
-        _, linked_to, linked_at, buffer, newest = snap
-        return cls(linked_to, linked_at, list(buffer), newest)
+        _, linked_to, linked_at, buffer, newest, *rest = snap  # version 1 had no erasure
+        return cls(linked_to, linked_at, list(buffer), newest, rest[0] if rest else None)
 
 
 def route(
@@ -106,6 +116,13 @@ def route(
     """
     anon = ev.anonymous_id or ""
     st.newest = ev.event_time if st.newest is None else max(st.newest, ev.event_time)
+    if not ev.customer_id and is_erasure(ev):
+        st.linked_to = st.linked_at = None
+        st.buffer.clear()
+        st.erased_at = max(ev.event_time, st.erased_at or ev.event_time)
+        return [ev], []  # on to the visitor's anonymous profile, to erase it too
+    if st.erased_at is not None:
+        return [ev], []  # an erased id never links again, nor is it buffered for a link
     if ev.customer_id:
         if st.linked_to is None:
             st.linked_to, st.linked_at = ev.customer_id, ev.event_time
@@ -126,8 +143,8 @@ def route(
 
 
 def expired(st: IdentityState, now_ms: int, cfg: IdentityConfig) -> bool:
-    """An anonymous id idle past the TTL: forget it (link included)."""
-    return st.newest is not None and now_ms - st.newest > cfg.ttl_ms
+    """An anonymous id idle past the TTL: forget it (link included); never an erased one."""
+    return st.erased_at is None and st.newest is not None and now_ms - st.newest > cfg.ttl_ms
 
 
 def _link(anon: str, ev: Event, outcome: str, linked_to: str, merged: int) -> IdentityLink:

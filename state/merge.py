@@ -34,6 +34,7 @@ How each part merges:
   reports what changed; no trigger is derived here for moments in the past (combined
   views count towards the next view's ``category_views`` trigger). Custom ``tags``
   (no times) are united, the target's value winning a clash. ``key`` stays the target's.
+- Anonymous ids (``devices``): united, the newest time of each, bounded as when applied.
 - ``revision`` grows by ``other.revision`` (the events it brings), at least by one, so
   the caller always sees that the state changed.
 
@@ -83,7 +84,7 @@ from state import cart, category_interest, counters, engagement, lww, preference
 from state.config import ProfileConfig
 from state.events import NO_TIME
 from state.exceptions import MergeOverlapError, StateError
-from state.profile import CustomerState, _remember_product, compact
+from state.profile import CustomerState, _remember_product, compact, remember_device
 
 __all__ = ["OnOverlap", "merge_into", "overlap"]
 
@@ -165,6 +166,8 @@ def merge_into(
     )
     for name, value in other.tags.items():
         target.tags.setdefault(name, value)
+    for anon, t in other.devices.items():
+        remember_device(target.devices, anon, t)
 
     _merge_latest(target.derived.last_fired, other.derived.last_fired)
     target.derived.next_known = False  # the cached deadline is the old state's

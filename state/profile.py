@@ -37,7 +37,7 @@ from state.dedupe import SeenIds, id_digest
 from state.engagement import PASSIVE_EMAIL_ACTIONS, Engagement
 from state.events import DAY_MS, HOUR_MS, NO_TIME, Event
 from state.money import from_units
-from state.outputs import Erased, Output, Rejected, Trigger, stable_id
+from state.outputs import Erased, Output, Rejected, Resend, Trigger, stable_id
 from state.preferences import Preferences
 from state.purchases import Purchases
 from state.rules import engine
@@ -68,6 +68,8 @@ __all__ = [
 _IDENTITY_FIELDS = ("email", "first_name", "last_name", "signup_date", "age")
 _LOCATION_FIELDS = ("country", "region", "city")
 _RECENT_PRODUCTS = 5
+MAX_DEVICES = 16
+"""Anonymous ids remembered per customer (the newest by event time, ties by id)."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -108,6 +110,9 @@ class CustomerState:
     merged_into: str | None = None
     """The customer this id joined by an alias (:mod:`state.alias`): its state moved
     there, and its later events are forwarded there."""
+    devices: dict[str, int] = field(default_factory=dict)
+    """Anonymous ids (browser cookies, app installs) seen on the customer's events, with
+    the newest event time of each; at most :data:`MAX_DEVICES`. An erasure unlinks them."""
 
     @property
     def customer_id(self) -> str | None:
@@ -140,6 +145,8 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     if digest in st.seen.ids:
         return []
     t = ev.event_time
+    if ev.anonymous_id and st.customer_id is not None:
+        remember_device(st.devices, ev.anonymous_id, t)
     if st.watermark != NO_TIME and (
         t < st.watermark - cfg.dedupe_horizon_ms or t <= st.forgotten_to
     ):
@@ -229,7 +236,10 @@ ERASE_EVENT = "erase"
 """The name of the custom event that erases a customer (``cdpflow forget``)."""
 
 
-ERASE_SOURCES = frozenset({"cdpflow forget", "profile API"})
+DEVICE_ERASURE_SOURCE = "cdpflow erasure"
+"""The ``source`` of an anonymous id's erasure that an erased customer's state sent."""
+
+ERASE_SOURCES = frozenset({"cdpflow forget", "profile API", DEVICE_ERASURE_SOURCE})
 """The ``source`` of a genuine erasure (``cdpflow forget``, the profile API's erasure
 endpoint): the collector never writes these, so an ``erase`` custom event sent through the
 tracking API or a webhook is an ordinary event, not an erasure."""
@@ -245,13 +255,41 @@ def is_erasure(ev: Event) -> bool:
 
 def erase(st: CustomerState, at: int) -> list[Output]:
     """Forget everything about the customer; remember only that (and when) they were erased,
-    so that events from before then are dropped wherever they come from."""
-    key = st.key
+    so that events from before then are dropped wherever they come from.
+
+    Each anonymous id the customer used is erased too: an erasure of that id goes back to
+    the events topic (a :class:`~state.outputs.Resend`), where the identity router drops
+    its link for good and erases the visitor's anonymous profile, so the browser's cookie
+    never brings the customer back."""
+    key, devices = st.key, sorted(st.devices)
     fresh = CustomerState(key)
     for name in CustomerState.__slots__:
         setattr(st, name, getattr(fresh, name))
     st.erased_at = at
-    return [Erased(key, at)]
+    out: list[Output] = [Erased(key, at)]
+    for anon in devices:
+        out.append(
+            Resend(
+                Event(
+                    event_id=stable_id("erase-device", key, anon, at),
+                    event_type="custom",
+                    event_time=at,
+                    received_at=at,
+                    anonymous_id=anon,
+                    source=DEVICE_ERASURE_SOURCE,
+                    payload={"name": ERASE_EVENT, "properties": {}},
+                )
+            )
+        )
+    return out
+
+
+def remember_device(devices: dict[str, int], anon: str, t: int) -> None:
+    """Keep ``anon``'s newest time; beyond :data:`MAX_DEVICES` the oldest (then the
+    smallest id) goes, so the set does not depend on arrival order when it holds."""
+    devices[anon] = max(t, devices.get(anon, t))
+    if len(devices) > MAX_DEVICES:
+        del devices[min(devices, key=lambda a: (devices[a], a))]
 
 
 def reevaluate(st: CustomerState, cfg: ProfileConfig, cause: str) -> list[Output]:

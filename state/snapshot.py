@@ -15,8 +15,9 @@ event counts (flat ``type, n, ...``), category view times (flat ``category, (tim
 t, id, ...)``), then the dumps of counters, purchases, engagement, preferences and cart
 (each a tuple, see their modules; the windowed counters carry a definition version
 each, :data:`state.counters.VERSIONS`), custom tags (flat), and the rules' verdict and
-cooldowns (:meth:`state.rules.engine.Derived.dump`), the erasure time, and the customer
-this id was merged into (both appended later; shorter snapshots read as ``None``). Maps are
+cooldowns (:meth:`state.rules.engine.Derived.dump`), the erasure time, the customer
+this id was merged into, and the anonymous ids seen (flat; these three appended later:
+shorter snapshots read as ``None`` and no devices). Maps are
 flattened into tuples because a pickled tuple costs less than a dict of tuples: a
 typical customer (60 events over 30 days) takes about 1.2 to 1.6 KB pickled.
 """
@@ -88,6 +89,7 @@ def to_snapshot(st: CustomerState) -> tuple[Any, ...]:
         st.derived.dump(),
         st.erased_at,
         st.merged_into,
+        _flat(st.devices),
     )
 
 
@@ -153,6 +155,7 @@ def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:
         derived=Derived.load(derived),
         erased_at=rest[0] if rest else None,
         merged_into=rest[1] if len(rest) > 1 else None,
+        devices=_unflat(rest[2]) if len(rest) > 2 else {},
     )
 
 

@@ -54,3 +54,37 @@ def test_an_erase_event_from_the_tracking_api_is_an_ordinary_custom_event() -> N
     assert st.attr("email") == "gone@example.com"
     assert st.erased_at is None
     assert st.event_counts["custom"] == 1
+
+
+def test_erasure_unlinks_every_anonymous_id_and_the_id_never_links_again(event_factory) -> None:
+    from state.identity import IdentityConfig, IdentityState, route
+    from state.outputs import Resend
+
+    cfg_id = IdentityConfig()
+    router = IdentityState()
+    login = event_factory("identify", T0, customer="c-1", anonymous="cookie-1")
+    route(router, event_factory("page_viewed", T0 - 1, customer=None,
+                                anonymous="cookie-1"), cfg_id)  # fmt: skip
+    events2, links = route(router, login, cfg_id)
+    assert [lk.outcome for lk in links] == ["linked"]
+    st = CustomerState("c-1")
+    for ev in events2:
+        apply(st, ev, CFG)
+    assert st.devices == {"cookie-1": T0}
+    out = apply(st, erase(T0 + H), CFG)
+    resent = [o.event for o in out if isinstance(o, Resend)]
+    assert [(e.anonymous_id, e.customer_id, e.source) for e in resent] == [
+        ("cookie-1", None, "cdpflow erasure")
+    ]
+    # Back through the events topic to the router: the link goes, the visitor's own
+    # anonymous profile is erased too, and the cookie never links again.
+    onward, _ = route(router, resent[0], cfg_id)
+    assert onward == resent
+    assert router.linked_to is None
+    anon = CustomerState("anon:cookie-1")
+    assert [type(o).__name__ for o in apply(anon, onward[0], CFG)] == ["Erased"]
+    later = event_factory("page_viewed", T0 + 2 * H, customer=None, anonymous="cookie-1")
+    assert route(router, later, cfg_id) == ([later], [])  # stays anonymous, not c-1's
+    relogin = event_factory("identify", T0 + 3 * H, customer="c-2", anonymous="cookie-1")
+    assert route(router, relogin, cfg_id) == ([relogin], [])  # no link, no history handed
+    assert IdentityState.load(router.dump()) == router

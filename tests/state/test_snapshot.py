@@ -1,5 +1,6 @@
 import pickle
 import random
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -147,8 +148,8 @@ def test_a_version_2_snapshot_reads_with_an_empty_rules_verdict(event_factory) -
     st = CustomerState("c-1")
     apply(st, event_factory(t=T0), CFG)
     assert st.derived.lifecycle == "active"
-    # v2 had neither the verdict nor the erasure time nor the merge target
-    v2 = (2, *to_snapshot(st)[1:-3])
+    # v2 had neither the verdict nor the erasure time nor the merge target nor devices
+    v2 = (2, *to_snapshot(st)[1:-4])
     restored = from_snapshot(v2)
     assert restored.derived.lifecycle is None
     assert restored.watermark == st.watermark
@@ -160,8 +161,17 @@ def test_a_merged_away_id_keeps_its_target_and_older_snapshots_read_without_one(
     st = CustomerState("c-1", merged_into="c-2")
     assert from_snapshot(to_snapshot(st)).merged_into == "c-2"
     apply(st := CustomerState("c-1"), event_factory(t=T0), CFG)
-    before_merges = to_snapshot(st)[:-1]  # written before the merge target was appended
+    before_merges = to_snapshot(st)[:-2]  # written before the merge target was appended
     assert from_snapshot(before_merges) == st
+
+
+def test_devices_survive_a_snapshot_and_older_snapshots_read_without_them(event_factory) -> None:
+    st = CustomerState("c-1")
+    ev = event_factory(t=T0)
+    apply(st, replace(ev, anonymous_id="cookie-1"), CFG)
+    assert st.devices == {"cookie-1": T0}
+    assert from_snapshot(to_snapshot(st)) == st
+    assert from_snapshot(to_snapshot(st)[:-1]).devices == {}
 
 
 def test_a_snapshot_travels_as_portable_json_and_reads_back_equal(event_factory) -> None:
