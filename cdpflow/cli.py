@@ -351,13 +351,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     meta = admin(settings).list_topics(timeout=10).topics
     t = settings.topics
-    missing = [
-        n for n in (t.events, t.triggers, t.profiles, t.dead_letters, t.identities) if n not in meta
-    ]
+    names = (t.events, t.triggers, t.profiles, t.dead_letters, t.identities)
+    missing = [n for n in dict.fromkeys(names) if n not in meta]
     if missing:
+        many = len(missing) > 1
         raise ConfigError(
-            f"topic(s) {', '.join(missing)} do not exist on {settings.bootstrap_servers} "
-            "(run: cdpflow topics create)"
+            f"topic{'s' if many else ''} {', '.join(missing)} do{'' if many else 'es'} not "
+            f"exist on {settings.bootstrap_servers} (run: cdpflow topics create)"
         )
     recovery = None
     resumed = False

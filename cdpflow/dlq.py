@@ -236,6 +236,9 @@ def redrive(
     admin = AdminClient(kafka_config(settings.bootstrap_servers))
     probe, partitions = open_topic(settings, topic, "cdpflow-dlq-unused")
     probe.close()
+    if not dry_run:  # where the letters go must exist too (a producer would only time out)
+        probe, _ = open_topic(settings, events, "cdpflow-dlq-unused")
+        probe.close()
     done = _committed(admin, topic, partitions, reasons)
     starts = {p: min(done[r].get(p, 0) for r in reasons) for p in partitions}
     letters, ends, consumer = _letters(settings, starts)

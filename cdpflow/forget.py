@@ -121,7 +121,10 @@ class ErasureProducer:
     def _failure(self, err: KafkaError | None) -> str:
         """The delivery failure in words, naming the broker or the topic to fix."""
         if err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-            return f"topic {self._topic} does not exist (run: cdpflow topics create)"
+            return (
+                f"topic {self._topic} does not exist on {self._bootstrap} "
+                "(run: cdpflow topics create)"
+            )
         if err is None or err.code() == KafkaError._MSG_TIMED_OUT:
             return (
                 f"Kafka at {self._bootstrap} did not acknowledge the erasure within "
@@ -145,8 +148,8 @@ class ErasureProducer:
             ) from exc
         if info is None or info.error is not None or not info.partitions:
             raise ConfigError(
-                f"topic {self._topic} does not exist (run: cdpflow topics create, "
-                "or set CDPFLOW_TOPIC_EVENTS)"
+                f"topic {self._topic} does not exist on {self._bootstrap} (run: cdpflow "
+                "topics create, or set CDPFLOW_TOPIC_EVENTS)"
             )
 
     def close(self, timeout_s: float = 5.0) -> int:

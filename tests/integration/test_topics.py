@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -38,3 +39,21 @@ def test_topics_create_makes_the_topics_and_is_idempotent(kafka_admin) -> None:
         assert config["cleanup.policy"].value == "delete"
     finally:
         kafka_admin.delete_topics(list(names.values()))
+
+
+def test_a_missing_topic_is_one_line_naming_it(kafka_admin, tmp_path) -> None:
+    tag = uuid.uuid4().hex[:10]
+    missing = f"tm-{tag}.nothing"
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP, "CDPFLOW_TOPIC_EVENTS": missing,
+           "CDPFLOW_TOPIC_DLQ": missing}  # fmt: skip
+    for argv in (["forget", "c-1"], ["archive", str(tmp_path / "a")],
+                 ["replay", "--recovery-dir", str(tmp_path / "r")], ["run", "--no-recovery"],
+                 ["tail", "events"], ["dlq", "list"], ["dlq", "redrive"]):  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "cdpflow.cli", *argv], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert proc.returncode == 2, (argv, proc.stderr[-2000:])
+        assert proc.stderr.count("\n") == 1, (argv, proc.stderr[-2000:])
+        assert proc.stderr.startswith("cdpflow: error: "), (argv, proc.stderr)
+        assert missing in proc.stderr, (argv, proc.stderr)
+        assert " not exist on " in proc.stderr, (argv, proc.stderr)
+    assert not (tmp_path / "r").exists()
