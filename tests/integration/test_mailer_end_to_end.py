@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -18,7 +19,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from cdpflow.codec import default_codec
 from cdpflow.settings import Settings
 from tests.integration.conftest import read_topic, run_cdpflow, settings_env
-from tests.mailer.smtp_server import RecordingHandler, smtp_server
+from tests.mailer.smtp_server import RecordingHandler, free_port, smtp_server
 
 MIN = 60_000
 
@@ -323,3 +324,40 @@ def test_a_replay_beside_the_live_run_cannot_rewind_the_mailers_profiles(
                              CDPFLOW_MAILER_PROFILE_WAIT_MS="0")  # fmt: skip
     assert summary == "mailer: 3 messages sent=1 skipped=2", summary
     assert [r.to for r in handler.received] == [["max@example.com"]]
+
+
+def test_a_running_mailer_serves_its_metrics(kafka_settings, tmp_path) -> None:
+    now = time.time_ns() // 1_000_000
+    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    producer.produce(kafka_settings.topics.profiles, _snapshot("max", now - MIN, 3), b"max")
+    producer.produce(kafka_settings.topics.triggers, b"\xc3\x01poison", b"poison")
+    assert producer.flush(30) == 0
+    _produce_trigger(kafka_settings, _cart_trigger("max"))
+    port = free_port()
+    handler = RecordingHandler()
+    with smtp_server(handler) as (host, smtp_port):
+        env = settings_env(
+            kafka_settings, CDPFLOW_SMTP_HOST=host, CDPFLOW_SMTP_PORT=str(smtp_port),
+            CDPFLOW_SMTP_SECURITY="none", CDPFLOW_MAILER_STATE_DIR=str(tmp_path / "m"),
+            CDPFLOW_MAILER_GROUP=f"it-{uuid.uuid4().hex}", CDPFLOW_MAILER_QUIET_HOURS="off",
+            CDPFLOW_MAILER_FROM="shop@example.com", CDPFLOW_MAILER_METRICS_PORT=str(port),
+        )  # fmt: skip
+        args = [sys.executable, "-m", "mailer.main", "--until-idle", "20"]
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            text, deadline = "", time.monotonic() + 60
+            while 'status="sent"} 1.0' not in text and time.monotonic() < deadline:
+                time.sleep(0.3)
+                try:
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+                except httpx.TransportError:
+                    continue
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=60)
+    assert 'cdpflow_mailer_triggers_total{status="sent"} 1.0' in text, err.decode()[-2000:]
+    assert 'cdpflow_mailer_dead_letters_total{reason="corrupt_avro"} 1.0' in text
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert len(handler.received) == 1
+    for line in err.decode().splitlines():  # JSON logs by default, no librdkafka lines
+        assert orjson.loads(line)["logger"].startswith("cdpflow"), line
