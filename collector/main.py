@@ -61,30 +61,89 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,
     )
-    if args.workers == 1:
-        _serve(settings, args.log_level)
-        return 0
-
     from collector import workers
+
+    try:
+        # Bound here, before uvicorn: a port in use or a bad host is one line, not its log.
+        sock = _listen(settings.host, settings.port)
+        try:
+            _check_topics(settings)
+        except ConfigError:
+            sock.close()
+            raise
+    except ConfigError as exc:
+        print(f"cdpflow collect: error: {exc}", file=sys.stderr)
+        return 2
+    if args.workers == 1:
+        with sock:
+            _serve(settings, args.log_level, sock)
+        return 0
 
     # Before prometheus_client is imported (by the app's modules): workers share metrics.
     metrics_dir = workers.metrics_dir_for_workers()
     return workers.run_workers(
         args.workers,
-        settings.host,
-        settings.port,
+        sock,
         lambda sock: _serve(settings, args.log_level, sock, metrics_dir),
         metrics_dir,
     )
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    from collector import workers
+
+    try:
+        return workers.bind(host, port)
+    except OSError as exc:  # socket.gaierror (no such host) is one
+        what = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {what} (set --host/--port or "
+            "CDPFLOW_COLLECTOR_HOST/_PORT)"
+        ) from None
+
+
+#: How long start-up waits for the broker's topic list; without an answer it starts anyway
+#: and answers 503 until the broker is back (the collector outlives broker outages).
+TOPIC_CHECK_TIMEOUT_S = 5.0
+
+
+def _check_topics(settings: CollectorSettings) -> None:
+    """A :class:`ConfigError` naming each of the collector's topics the broker lacks.
+
+    All topics are listed (a metadata request for one topic could create it on a broker
+    that auto-creates). The client is gone before the workers fork.
+    """
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    from cdpflow.kafka_log import kafka_config
+
+    client = AdminClient(kafka_config(settings.bootstrap_servers))
+    try:
+        topics = client.list_topics(timeout=TOPIC_CHECK_TIMEOUT_S).topics
+    except KafkaException:
+        return  # no broker yet: /readyz and 503s say so until it answers
+    finally:
+        del client
+    needed = {
+        "CDPFLOW_TOPIC_EVENTS": settings.topics.events,
+        "CDPFLOW_TOPIC_DLQ": settings.topics.dead_letters,
+    }
+    missing = [f"{topic} ({name})" for name, topic in needed.items() if topic not in topics]
+    if missing:
+        raise ConfigError(
+            f"missing on {settings.bootstrap_servers}: topic {', '.join(missing)}; "
+            "create the topics with `cdpflow topics create`"
+        )
+
+
 def _serve(
     settings: CollectorSettings,
     log_level: str,
-    sock: socket.socket | None = None,
+    sock: socket.socket,
     metrics_dir: str | None = None,
 ) -> None:
-    """Build the app and run uvicorn on ``settings``' address, or on ``sock`` (a worker)."""
+    """Build the app and run uvicorn on the listening socket ``sock``."""
     import uvicorn
 
     from collector.app import create_app
@@ -100,10 +159,7 @@ def _serve(
         "lifespan": "on",
         "timeout_graceful_shutdown": 15,
     }
-    if sock is None:
-        uvicorn.run(app, host=settings.host, port=settings.port, **options)
-    else:
-        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Callable
 from types import FrameType
 
-__all__ = ["METRICS_DIR_ENV", "metrics_dir_for_workers", "run_workers"]
+__all__ = ["METRICS_DIR_ENV", "bind", "metrics_dir_for_workers", "run_workers"]
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -53,6 +53,7 @@ def metrics_dir_for_workers() -> str:
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; ``OSError`` (in use, no such address) as is."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -63,16 +64,16 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run_workers(
-    count: int, host: str, port: int, serve: Callable[[socket.socket], None], metrics_dir: str
+    count: int, sock: socket.socket, serve: Callable[[socket.socket], None], metrics_dir: str
 ) -> int:
-    """Fork ``count`` workers, each running ``serve(sock)``; supervise them; the exit status.
+    """Fork ``count`` workers, each running ``serve(sock)`` on the listening socket (see
+    :func:`bind`); supervise them; the exit status.
 
     ``serve`` builds the worker's app and runs uvicorn on the socket until it is told to
-    stop. Removes ``metrics_dir`` at the end.
+    stop. Closes ``sock`` and removes ``metrics_dir`` at the end.
     """
     from prometheus_client import multiprocess
 
-    sock = bind(host, port)
     parent = os.getpid()
     workers: list[int] = []
     stopping = False

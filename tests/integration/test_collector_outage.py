@@ -8,11 +8,14 @@ it again.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from starlette.testclient import TestClient
@@ -22,7 +25,7 @@ from cdpflow.settings import Settings, Topics
 from collector.app import create_app
 from collector.settings import CollectorSettings
 from tests.collector.conftest import WRITE_KEY, basic
-from tests.integration.conftest import OwnBroker, read_topic
+from tests.integration.conftest import OwnBroker, _free_port, read_topic, settings_env
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -107,3 +110,57 @@ def test_broker_outage_gives_503_then_recovers_with_each_acked_event_once(
     )
     assert {event_id: stored[event_id] for event_id in acked} == dict.fromkeys(acked, 1)
     assert sum(stored.values()) == len(acked)
+
+
+def _collect(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "collector.main", "--port", str(port)],
+        env={**env, "CDPFLOW_WRITE_KEYS": WRITE_KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_missing_events_topic_refuses_to_start_naming_it(kafka_settings: Settings) -> None:
+    """Against the real broker: the events topic is not there, so ``cdpflow collect`` does
+    not start (it used to start and answer 503 without saying why): one line, exit 2."""
+    env = settings_env(kafka_settings, CDPFLOW_TOPIC_EVENTS=f"{kafka_settings.topics.events}.x")
+    proc = _collect(env, _free_port())
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert err.splitlines() == [err.strip()], err  # one line
+    assert f"{kafka_settings.topics.events}.x (CDPFLOW_TOPIC_EVENTS)" in err
+    assert "cdpflow topics create" in err
+    assert kafka_settings.topics.dead_letters not in err  # that one exists
+    assert "Traceback" not in err
+    assert out == ""
+
+
+def test_with_its_topics_it_starts_and_with_no_broker_it_starts_and_answers_503(
+    kafka_settings: Settings,
+) -> None:
+    """The topic check needs an answer: with no broker at start the collector still
+    starts (it outlives outages) and says so on /readyz, with no librdkafka lines."""
+    for env, ready in (
+        (settings_env(kafka_settings), 200),
+        (settings_env(kafka_settings, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{_free_port()}"), 503),
+    ):
+        port = _free_port()
+        proc = _collect(env, port)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, "the collector did not answer"
+                try:
+                    status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            assert status == ready
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert "Traceback" not in err
+        assert "rdkafka" not in err
