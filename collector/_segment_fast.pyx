@@ -15,7 +15,11 @@ number, a time not in the SDKs' form, any value that would be an error...) comes
 errors are made. Its tables (e-commerce and email event names, library sources, identify
 traits, the minute memo of device times) are ``collector.segment``'s own, handed to
 :class:`FastBatch`. For the messages it takes, the bytes are those of the Python path
-(``tests/collector/test_segment_fast.py`` checks it with hypothesis). It is written for
+(``tests/collector/test_segment_fast.py`` checks it with hypothesis), for server and
+public write keys alike (``public``: identity events are the Python path's, which refuses
+them; event times after ``received_at`` are clamped to it). Times, amounts and quantities
+outside ``state.bounds`` (or an Avro ``int``) are left to the Python path, which refuses
+them naming the field. It is written for
 one version of ``cdp.Event``: ``SCHEMA_FINGERPRINT`` is compared with the codec's when it
 is loaded (``collector.fastpath``).
 """

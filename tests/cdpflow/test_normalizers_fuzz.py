@@ -86,15 +86,23 @@ SEGMENT_FIELDS = ["type", "userId", "anonymousId", "messageId", "event", "timest
     ),
     properties=_fields([*PAYLOAD_FIELDS, "products", "revenue", "url"]),
     batch_context=st.none() | _fields(["library", "ip", "page", "campaign", "timezone"]),
+    public=st.booleans(),
 )
 def test_segment_messages_encode_or_refuse(
-    message: dict, call: str, event: str, properties: dict, batch_context: dict | None
+    message: dict,
+    call: str,
+    event: str,
+    properties: dict,
+    batch_context: dict | None,
+    public: bool,
 ) -> None:
     base = {"type": call, "userId": "u1", "messageId": "m1", "event": event,
             "timestamp": "2026-10-25T10:00:00Z", "properties": properties}  # fmt: skip
 
     def normalize(msg: Any) -> list[dict]:
-        out = segment_to_json(msg, None, received_at=NOW, batch_context=batch_context)
+        out = segment_to_json(
+            msg, None, received_at=NOW, batch_context=batch_context, public=public
+        )
         return [record_from_json(out, CODEC)]
 
     _encodes_or_refuses(lambda: normalize({**base, **message}))
