@@ -65,20 +65,22 @@ def shopify_to_json(topic: str, body: Any, webhook_id: str, received_at: int) ->
         return [{**base, **_identity(body), "type": "order_completed", "payload": _order(body)}]
     if topic in ("checkouts/create", "checkouts/update"):
         payload = {
-            "checkout_id": _text(body.get("token")),
-            "cart_id": _text(body.get("cart_token")),
+            "checkout_id": _text(body.get("token"), "token"),
+            "cart_id": _text(body.get("cart_token"), "cart_token"),
             "items": _items(body),
             "value": _money(body.get("total_price"), "total_price"),
-            "currency": _text(body.get("currency")),
+            "currency": _text(body.get("currency"), "currency"),
         }
         return [{**base, **_identity(body), "type": "checkout_started", "payload": payload}]
     if topic in ("carts/create", "carts/update"):
         name = "Cart Created" if topic == "carts/create" else "Cart Updated"
         props = {
-            "cart_id": _text(body.get("token") or body.get("id")),
+            "cart_id": _text(body.get("token") or body.get("id"), "token"),
             "items": [_flat_item(i) for i in _items(body)],
         }
-        identity = {"anonymous_id": f"shopify-cart:{_text(body.get('token') or body.get('id'))}"}
+        identity = {
+            "anonymous_id": f"shopify-cart:{_text(body.get('token') or body.get('id'), 'token')}"
+        }
         return [
             {**base, **identity, "type": "custom", "payload": {"name": name, "properties": props}}
         ]
@@ -117,8 +119,8 @@ def _check_resource(topic: str, body: Json) -> None:
 def _event_id(topic: str, body: Json) -> str:
     """The resource (and for a change, its version) the delivery is about: see above."""
     key = body.get("token") if topic.startswith(("checkouts/", "carts/")) else body.get("id")
-    resource = _text(key if key is not None else body.get("id"))
-    version = None if topic.endswith("/create") else _text(body.get("updated_at"))
+    resource = _text(key if key is not None else body.get("id"), "id")
+    version = None if topic.endswith("/create") else _text(body.get("updated_at"), "updated_at")
     if resource is None or (version is None and not topic.endswith("/create")):
         try:
             text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
@@ -151,10 +153,10 @@ def _has_identity(body: Json) -> bool:
 def _identity(body: Json) -> Json:
     customer = body.get("customer")
     if isinstance(customer, dict) and customer.get("id") is not None:
-        return {"customer_id": _text(customer["id"])}
+        return {"customer_id": _text(customer["id"], "customer.id")}
     token = body.get("cart_token") or body.get("token")
     if token:
-        return {"anonymous_id": f"shopify-cart:{_text(token)}"}
+        return {"anonymous_id": f"shopify-cart:{_text(token, 'token')}"}
     raise EventValidationError("missing_identity", "customer.id or token: required")
 
 
@@ -166,10 +168,10 @@ def _order(body: Json) -> Json:
     if revenue is None:
         raise EventValidationError("missing_field", "total_price: required")
     return {
-        "order_id": _text(order_id),
+        "order_id": _text(order_id, "id"),
         "items": _items(body),
         "revenue": revenue,
-        "currency": _text(body.get("currency")),
+        "currency": _text(body.get("currency"), "currency"),
         "discount": _money(body.get("total_discounts"), "total_discounts"),
     }
 
@@ -177,18 +179,18 @@ def _order(body: Json) -> Json:
 def _customer(base: Json, body: Json) -> list[Json]:
     if body.get("id") is None:
         raise EventValidationError("missing_field", "id: required")
-    identity = {"customer_id": _text(body["id"])}
+    identity = {"customer_id": _text(body["id"], "id")}
     address = body.get("default_address") if isinstance(body.get("default_address"), dict) else {}
     created = body.get("created_at")
     identify = {
-        "email": _text(body.get("email")),
-        "first_name": _text(body.get("first_name")),
-        "last_name": _text(body.get("last_name")),
+        "email": _text(body.get("email"), "email"),
+        "first_name": _text(body.get("first_name"), "first_name"),
+        "last_name": _text(body.get("last_name"), "last_name"),
         "signup_date": created[:10] if isinstance(created, str) and len(created) >= 10 else None,
         "location": {
-            "country": _text(address.get("country_code")),
-            "region": _text(address.get("province")),
-            "city": _text(address.get("city")),
+            "country": _text(address.get("country_code"), "default_address.country_code"),
+            "region": _text(address.get("province"), "default_address.province"),
+            "city": _text(address.get("city"), "default_address.city"),
         }
         if address
         else None,
@@ -237,9 +239,9 @@ def _items(body: Json) -> list[Json]:
         if not -(2**31) <= quantity < 2**31:  # an Avro int
             raise EventValidationError("invalid_field", f"line_items[{i}].quantity: out of range")
         product = {
-            "product_id": _text(pid),
-            "name": _text(line.get("title") or line.get("name")),
-            "category": _text(line.get("product_type")),
+            "product_id": _text(pid, f"line_items[{i}].product_id"),
+            "name": _text(line.get("title") or line.get("name"), f"line_items[{i}].title"),
+            "category": _text(line.get("product_type"), f"line_items[{i}].product_type"),
             "price": _money(line.get("price"), f"line_items[{i}].price"),
         }
         items.append({"product": product, "quantity": quantity})
@@ -250,10 +252,16 @@ def _flat_item(item: Json) -> Json:
     return {"product_id": item["product"]["product_id"], "quantity": item["quantity"]}
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, field: str) -> str | None:
+    """A string, or a number as text; an object or array (whose text could be anything,
+    or too deep to write) is refused."""
     if value is None or value == "":
         return None
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):  # a bool too, as before: str(True)
+        return str(value)
+    raise EventValidationError("invalid_field", f"{field}: expected a string or a number")
 
 
 def _money(value: Any, field: str) -> float | None:

@@ -11,6 +11,7 @@ would be a 500 that an SDK retries for ever, or a poison record downstream.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -84,7 +85,8 @@ def deep(levels: int) -> Any:
 
 
 ODD = st.one_of(
-    st.integers(1, 400).map(deep),
+    st.integers(1, 1020).map(deep),
+    st.sampled_from([254, 255, 1000, 1020]).map(deep),  # orjson writes 254, reads 1024
     st.integers(0, 20_000).map(lambda n: "x" * n),
     st.text(max_size=20),
     st.none(),
@@ -190,7 +192,7 @@ def _set(node: Any, path: tuple[Any, ...], value: Any) -> None:
                 node.append({})
             node = node[key]
         else:
-            node = node.setdefault(key, [] if key == "products" else {})
+            node = node.setdefault(key, [] if key in ("products", "line_items") else {})
     node[path[-1]] = value
 
 
@@ -365,6 +367,16 @@ def test_a_skew_correction_outside_the_bounds_is_refused() -> None:
 # --- Shopify --------------------------------------------------------------------------------
 
 _SHOPIFY_AMOUNTS = ["total_price", "total_discounts"]
+_SHOPIFY_IDS = [
+    ("note",),
+    ("id",),
+    ("token",),
+    ("customer", "id"),
+    ("currency",),
+    ("email",),
+    ("line_items", 0, "product_id"),
+    ("line_items", 0, "title"),
+]
 
 
 @st.composite
@@ -386,8 +398,8 @@ def shopify_bodies(draw: st.DrawFn) -> dict[str, Any]:
     for name in ("created_at", "updated_at"):
         if draw(st.booleans()):
             body[name] = draw(TIMES)
-    if draw(st.booleans()):
-        body["note"] = draw(ODD)
+    for path in draw(st.lists(st.sampled_from(_SHOPIFY_IDS), max_size=2)):
+        _set(body, path, draw(ODD))
     return body
 
 
@@ -408,6 +420,25 @@ def test_shopify_webhooks_are_refused_or_in_bounds(topic: str, body: dict[str, A
         lambda: [normalize_json(e) for e in shopify_to_json(topic, body, "w-1", NOW)]
     ):
         check_in_bounds(value)
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (("id",), "id"),
+        (("customer", "id"), "customer.id"),
+        (("line_items", 0, "product_id"), "line_items[0].product_id"),
+        (("currency",), "currency"),
+    ],
+)
+def test_a_shopify_id_that_is_a_deep_array_is_refused_naming_the_field(
+    path: tuple[Any, ...], field: str
+) -> None:
+    # str() of 1000 nested arrays raises RecursionError: an id must be a string or number.
+    body = {"id": 1, "customer": {"id": 7}, "total_price": "1", "line_items": [{"product_id": 1}]}
+    _set(body, path, deep(1000))
+    with pytest.raises(EventValidationError, match=rf"^{re.escape(field)}: expected a string"):
+        shopify_to_json("orders/create", body, "w", NOW)
 
 
 # --- JSON events (generic signed webhooks, sample files) ----------------------------------
