@@ -24,6 +24,7 @@ from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSource, KafkaSo
 from bytewax.inputs import StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicPartition
 
+from cdpflow.kafka_log import LIBRDKAFKA_LOG
 from cdpflow.settings import Settings
 from flows.stream_clock import PROGRESS
 
@@ -134,10 +135,12 @@ def kafka_source(settings: Settings, *, until_end: bool = False) -> KafkaSource:
         starting_offset=OFFSET_BEGINNING if settings.start_from == "earliest" else OFFSET_END,
         # Consumer errors become dead letters instead of stopping the flow.
         raise_on_errors=False,
-        add_config={"auto.offset.reset": "earliest"},
+        # librdkafka's own log (one line per failed connection) to cdpflow.kafka at debug.
+        add_config={"auto.offset.reset": "earliest", "logger": LIBRDKAFKA_LOG},
     )
 
 
 def kafka_sink(settings: Settings) -> KafkaSink:
     """One producer for all outputs; each message names its topic."""
-    return KafkaSink(settings.bootstrap_servers.split(","), topic=None, add_config=_PRODUCER)
+    config = {**_PRODUCER, "logger": LIBRDKAFKA_LOG}
+    return KafkaSink(settings.bootstrap_servers.split(","), topic=None, add_config=config)
