@@ -13,6 +13,13 @@ evolution rules.
 
 Unknown fingerprints and corrupt bytes raise :class:`~cdpflow.errors.CodecError`
 subclasses; the dataflow turns them into dead letters, never a crash.
+
+Bodies are read by code generated once per writer schema (and per ``logical``) by
+:mod:`cdpflow.avro_reader`, several times faster than fastavro's ``schemaless_reader``,
+which parses the writer schema again on every call. Bytes that reader refuses (corrupt
+ones, or the few fastavro reads by a quirk) are read again with fastavro, so the verdict
+and the error message are fastavro's, as before; so is a writer schema the compiler
+does not handle.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
+from cdpflow.avro_reader import AvroReader, Unreadable, UnsupportedSchema, compile_reader
 from cdpflow.avro_writer import AvroWriter, compile_writer
 from cdpflow.errors import CorruptRecordError, UnknownSchemaError
 
@@ -51,6 +59,7 @@ _UNREADABLE = (
     SchemaResolutionError,
 )
 _HEADER_LEN = len(MARKER) + 8
+_UNCOMPILED: Any = object()
 
 
 def schema_dir() -> Path:
@@ -119,6 +128,8 @@ class AvroCodec:
         self._prefix: dict[str, bytes] = {}
         self._writers: dict[bytes, _Writer] = {}
         self._compiled: dict[str, AvroWriter] = {}
+        #: (fingerprint, logical) -> the compiled reader, or None: read with fastavro
+        self._readers: dict[tuple[bytes, bool], AvroReader | None] = {}
         for path in sorted(self._dir.glob("cdp.*.avsc")):
             parsed = load_schema(str(path))
             if not isinstance(parsed, dict) or parsed.get("type") != "record":
@@ -199,6 +210,38 @@ class AvroCodec:
         writer = self._writers.get(fp)
         if writer is None:
             raise UnknownSchemaError(f"unknown schema fingerprint {fp.hex()}")
+        reader = self._readers.get((fp, logical), _UNCOMPILED)
+        if reader is _UNCOMPILED:
+            reader = self._compile_reader(fp, writer, logical)
+        if reader is not None:
+            if type(data) is not bytes:
+                data = bytes(data)  # e.g. a memoryview: the generated code slices bytes
+            try:
+                record, end = reader(data, _HEADER_LEN)
+            except Unreadable:
+                pass  # fastavro below gives the verdict and names the error, as before
+            else:
+                if end != len(data):
+                    raise CorruptRecordError(
+                        f"{len(data) - end} trailing bytes after a {writer.name} record"
+                    )
+                return writer.name, record
+        return writer.name, self._fastavro_decode(data, writer, logical)
+
+    def _compile_reader(self, fp: bytes, writer: _Writer, logical: bool) -> AvroReader | None:
+        schema, reader = (
+            (writer.schema, writer.reader)
+            if logical
+            else (writer.plain_schema, writer.plain_reader)
+        )
+        try:
+            compiled: AvroReader | None = compile_reader(schema, reader, logical=logical)
+        except UnsupportedSchema:
+            compiled = None  # beyond the compiler: fastavro reads this writer
+        self._readers[(fp, logical)] = compiled
+        return compiled
+
+    def _fastavro_decode(self, data: bytes, writer: _Writer, logical: bool) -> dict[str, Any]:
         buf = io.BytesIO(data)
         buf.seek(_HEADER_LEN)
         try:
@@ -216,7 +259,7 @@ class AvroCodec:
             )
         if not isinstance(record, dict):
             raise CorruptRecordError(f"{writer.name} body is not a record")
-        return writer.name, record
+        return record
 
 
 @cache
