@@ -337,6 +337,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.progress_interval > 0:
         raise ConfigError("--progress-interval must be above 0 seconds")
     recovery_dir = None if args.no_recovery else (args.recovery_dir or settings.recovery_dir)
+    partitions = _check_topics(settings)  # once, before any process starts
     if args.processes > 1 and args.process_id is None:
         return _spawn_cluster(args, settings, recovery_dir)
 
@@ -345,20 +346,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     from cdpflow.run_report import CountingSource, Progress, Reporter
     from cdpflow.runtime import start_line, stop_line, tune_gc
-    from cdpflow.topics import admin
     from flows.dataflow import build_flow
     from flows.kafka_io import kafka_sink, kafka_source
 
-    meta = admin(settings).list_topics(timeout=10).topics
     t = settings.topics
-    names = (t.events, t.triggers, t.profiles, t.dead_letters, t.identities)
-    missing = [n for n in dict.fromkeys(names) if n not in meta]
-    if missing:
-        many = len(missing) > 1
-        raise ConfigError(
-            f"topic{'s' if many else ''} {', '.join(missing)} do{'' if many else 'es'} not "
-            f"exist on {settings.bootstrap_servers} (run: cdpflow topics create)"
-        )
     recovery = None
     resumed = False
     if recovery_dir is not None:
@@ -370,12 +361,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     addresses = args.addresses.split(";") if args.addresses else None
     prefix = "" if args.process_id is None else f"process {args.process_id}: "
     out = sys.stdout
-    out.write(prefix + start_line(settings, len(meta[t.events].partitions), args.processes,
+    out.write(prefix + start_line(settings, partitions, args.processes,
                                   args.workers_per_process, recovery_dir, resumed,
                                   args.until_end) + "\n")  # fmt: skip
     out.flush()
     reporter = Reporter(progress, settings.bootstrap_servers, out, args.progress_interval, prefix)
     reporter.start()
+
+    def stop(signum: int, _frame: object) -> None:
+        # The source's partitions end at their next batch; a second signal stops hard.
+        progress.stopping.set()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGTERM, stop)  # `docker stop`, systemd, the cluster's parent
+    signal.signal(signal.SIGINT, stop)  # Ctrl-C
     tune_gc()
     how = "interrupted"
     try:
@@ -387,7 +387,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
             recovery_config=recovery,
         )
-        how = f"at the end of {t.events}" if args.until_end else "stopped"
+        if progress.stopping.is_set():
+            how = "stopped on request"
+        else:
+            how = f"at the end of {t.events}" if args.until_end else "stopped"
     finally:
         reporter.stop()
         count, _ = progress.snapshot()
@@ -396,16 +399,48 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_topics(settings: Settings) -> int:
+    """Fail, naming them, when the topics ``run`` needs are missing; the events topic's
+    partition count otherwise."""
+    from cdpflow.topics import admin
+
+    meta = admin(settings).list_topics(timeout=10).topics
+    t = settings.topics
+    names = (t.events, t.triggers, t.profiles, t.dead_letters, t.identities)
+    missing = [n for n in dict.fromkeys(names) if n not in meta]
+    if missing:
+        many = len(missing) > 1
+        raise ConfigError(
+            f"topic{'s' if many else ''} {', '.join(missing)} do{'' if many else 'es'} not "
+            f"exist on {settings.bootstrap_servers} (run: cdpflow topics create)"
+        )
+    return len(meta[t.events].partitions)
+
+
 def _init_recovery(directory: Path, partitions: int) -> bool:
     """Create the recovery partitions on first run; later runs resume from them.
 
-    True when the directory held state already (this run resumes)."""
+    True when the directory holds a snapshot already (this run resumes from it)."""
     from bytewax.recovery import init_db_dir
 
-    if directory.is_dir() and any(directory.glob("part-*.sqlite3")):
-        return True
-    directory.mkdir(parents=True, exist_ok=True)
-    init_db_dir(directory, partitions)
+    if not (directory.is_dir() and any(directory.glob("part-*.sqlite3"))):
+        directory.mkdir(parents=True, exist_ok=True)
+        init_db_dir(directory, partitions)
+    return _has_snapshots(directory)
+
+
+def _has_snapshots(directory: Path) -> bool:
+    """Whether any epoch was snapshotted: a directory just created (by this process or by
+    the parent of a cluster) has the partitions' tables, empty."""
+    import sqlite3
+
+    for db in directory.glob("part-*.sqlite3"):
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                if conn.execute("SELECT 1 FROM snaps LIMIT 1").fetchone():
+                    return True
+        except sqlite3.Error:
+            return True  # not ours to judge: Bytewax will say what is wrong with it
     return False
 
 
@@ -422,10 +457,9 @@ def _spawn_cluster(args: argparse.Namespace, settings: Settings, recovery_dir: P
     common += ["--progress-interval", str(args.progress_interval)]
     common += ["--no-recovery"] if recovery_dir is None else ["--recovery-dir", str(recovery_dir)]
     common += ["--until-end"] if args.until_end else []
+    member = [sys.executable, "-m", "cdpflow.cli", "run", "-p", str(args.processes)]
     procs = [
-        subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-            [sys.executable, "-m", "cdpflow.cli", "run", "-i", str(i), *common]
-        )
+        subprocess.Popen([*member, "-i", str(i), *common])  # noqa: S603 - our own module
         for i in range(args.processes)
     ]
 

@@ -3,10 +3,11 @@ up, one line at stop.
 
 The dataflow itself (``flows/``) is untouched: the events source is wrapped so that each
 partition counts the messages it hands over and remembers the next offset it will read
-(its resume state at start). A reporter thread turns that into a line per interval while
-there is a backlog — messages per second and the lag, the topic's end offsets minus
-the next offsets (one cheap watermark request per partition) — one line when the backlog
-is gone, and nothing more while the dataflow keeps up.
+(its resume state at start), and ends when the process is asked to stop. A reporter
+thread turns that into a line per interval while there is a backlog — messages per
+second and the lag, the topic's end offsets minus the next offsets (one cheap watermark
+request per partition) — one line when the backlog is gone, and nothing more while the
+dataflow keeps up.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class Progress:
     count: int = 0
     next_offsets: dict[str, int | None] = field(default_factory=dict)
     resumed: dict[str, int | None] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set on SIGTERM or Ctrl-C: every partition ends, as at the end of a bounded run, so
+    the dataflow closes its last epoch (state and offsets saved) and returns."""
 
     def started(self, part: str, resume_state: int | None) -> None:
         with self.lock:
@@ -56,6 +60,8 @@ class _CountingPartition(StatefulSourcePartition[Any, Any]):
         self._inner, self._part, self._progress = inner, part, p
 
     def next_batch(self) -> list[Any]:
+        if self._progress.stopping.is_set():
+            raise StopIteration
         batch = list(self._inner.next_batch())
         newest = None
         for item in batch:
@@ -66,7 +72,7 @@ class _CountingPartition(StatefulSourcePartition[Any, Any]):
         return batch
 
     def next_awake(self) -> Any:
-        return self._inner.next_awake()
+        return None if self._progress.stopping.is_set() else self._inner.next_awake()
 
     def snapshot(self) -> Any:
         return self._inner.snapshot()
@@ -126,6 +132,8 @@ class Reporter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cdpflow-progress", daemon=True)
         self._consumer: Consumer | None = None
+        self._lock = threading.Lock()
+        self._resumed_said = False
         self.started_at = clock()
 
     def start(self) -> None:
@@ -134,6 +142,14 @@ class Reporter:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(self._interval + 5)
+        self.say_resumed()  # a run shorter than one interval still says where it began
+
+    def say_resumed(self) -> None:
+        with self._lock:
+            if self._resumed_said or not self._progress.resumed:
+                return
+            self._resumed_said = True
+        self.write(resumed_line(self._progress))
 
     def write(self, line: str) -> None:
         self._out.write(f"{self._prefix}{line}\n")
@@ -161,7 +177,6 @@ class Reporter:
     def _run(self) -> None:
         last_count, last_at = 0, self.started_at
         catching_up = False
-        first = True
         try:
             while not self._stop.wait(self._interval):
                 count, offsets = self._progress.snapshot()
@@ -169,9 +184,7 @@ class Reporter:
                 rate = (count - last_count) / max(now - last_at, 1e-9)
                 last_count, last_at = count, now
                 lag = self.lag(offsets)
-                if first and offsets:
-                    first = False
-                    self.write(resumed_line(self._progress))
+                self.say_resumed()
                 if lag is not None and lag > 0:
                     catching_up = True
                     self.write(progress_line(rate, lag, count))

@@ -3,6 +3,7 @@ shadow diff and cut-over."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -245,3 +246,40 @@ def test_run_says_what_it_does(kafka_settings, tmp_path) -> None:
     offsets = sorted(int(x.rsplit("@", 1)[1]) for x in resumed.split("offsets ")[1].split(", "))
     assert sum(offsets) == 6_000
     assert lines[-1].startswith(f"at the end of {t.events}: 0 messages read in ")
+
+
+def test_run_stops_on_sigterm_saying_so_and_keeps_its_place(kafka_settings, tmp_path) -> None:
+    produce_messages(kafka_settings, recent_events(500, 50, seed=26))
+    rdir = tmp_path / "live"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdpflow.cli", "run", "--recovery-dir", str(rdir),
+         "--progress-interval", "0.2"],
+        env=settings_env(kafka_settings, **QUICK), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        seen = [proc.stdout.readline() for _ in range(2)]
+        assert seen[1].startswith("reading 2 partition(s) from their start"), seen
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the backlog is read
+            line = proc.stdout.readline()
+            if line.startswith("caught up: 500 read so far"):
+                break
+        else:
+            raise AssertionError("never caught up")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err
+    assert out.splitlines()[-1].startswith("stopped on request: 500 messages read in ")
+    again = subprocess.run([sys.executable, "-m", "cdpflow.cli", "run", "--until-end",
+                            "--recovery-dir", str(rdir)],
+                           env=settings_env(kafka_settings, **QUICK), capture_output=True,
+                           text=True, timeout=120, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.splitlines()[-1].startswith(f"at the end of {kafka_settings.topics.events}"
+                                                    ": 0 messages read")  # fmt: skip
