@@ -21,7 +21,7 @@ from collections.abc import Callable
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
-from bytewax.outputs import Sink
+from bytewax.outputs import FixedPartitionedSink, Sink
 
 from cdpflow.codec import AvroCodec, default_codec
 from cdpflow.settings import Settings
@@ -81,5 +81,14 @@ def build_flow(
     dead = op.map("dead_letters", decoded.errs, encoder.dead_letter)
     links = op.map("identity_links", stitched.links, encoder.identity_link)
     routing = op.flat_map("identity_errors", stitched.errs, lambda r: encoder.outputs(("", r)))
-    op.output("out", op.merge("all_out", encoded, dead, links, routing), sink)
+    merged = op.merge("all_out", encoded, dead, links, routing)
+    if isinstance(sink, FixedPartitionedSink):  # partitioned by key (flows.kafka_io.EpochSink)
+        op.output("out", op.map("by_key", merged, _keyed), sink)
+    else:
+        op.output("out", merged, sink)
     return flow
+
+
+def _keyed(msg: SinkMessage) -> tuple[str, SinkMessage]:
+    key = msg.key
+    return ("" if key is None else key.decode("utf-8", "replace")), msg

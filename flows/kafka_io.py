@@ -2,8 +2,16 @@
 
 Offsets are Bytewax's: each source partition's next offset is part of the recovery
 snapshot, so a restart resumes where the last completed epoch ended (no consumer group
-commits). The sink flushes the producer at the end of every batch, before the epoch can
-close: outputs are at-least-once, with deterministic ids.
+commits).
+
+The sink (:class:`EpochSink`) produces without waiting and flushes when Bytewax closes an
+epoch at the sink: Bytewax calls a stateful sink partition's ``snapshot()`` once every item
+of the epoch has been written to it, and commits the epoch's offsets and state only after
+every snapshot of it is in. So every output of a committed epoch is on the broker
+(at-least-once, with deterministic ids), while batches no longer wait for the broker's
+acknowledgements (Bytewax's own ``KafkaSink`` flushes after every batch: that capped
+throughput and was the latency knee). A delivery that fails for good (message too large,
+unknown topic) stops the flow loudly at the next write or flush, never silently.
 
 One guard on top of Bytewax 0.21's source: it sets a partition's resume offset from the
 *last* item of a batch, even when that item is a consumer error whose offset is -1001
@@ -18,17 +26,26 @@ re-reads are harmless, events are deduplicated by id.
 from __future__ import annotations
 
 import time
-from typing import Any
+import zlib
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
 from bytewax.inputs import StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicPartition
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
 from cdpflow.kafka_log import LIBRDKAFKA_LOG
 from cdpflow.settings import Settings
 from flows.stream_clock import PROGRESS
 
-__all__ = ["PROGRESS_HEADER", "kafka_sink", "kafka_source"]
+__all__ = ["PROGRESS_HEADER", "EpochSink", "OutputDeliveryError", "kafka_sink", "kafka_source"]
 
 PROGRESS_HEADER = "cdpflow.caught_up"
 """Set on the last message of each batch read: ``b"1"`` if it was the partition's newest
@@ -44,7 +61,11 @@ _PRODUCER = {
     "message.timeout.ms": "0",
     "linger.ms": "5",
     "compression.type": "lz4",
+    # Delivery reports only for failures: a Python callback per message costs 1-2 µs.
+    "delivery.report.only.error": True,
 }
+SinkMessage = KafkaSinkMessage[bytes | None, bytes | None]
+_SINK_PARTS = 8  # outputs are spread by key over this many sink partitions (any worker count)
 
 
 class _OffsetGuard(StatefulSourcePartition[Any, int | None]):
@@ -140,7 +161,88 @@ def kafka_source(settings: Settings, *, until_end: bool = False) -> KafkaSource:
     )
 
 
-def kafka_sink(settings: Settings) -> KafkaSink:
-    """One producer for all outputs; each message names its topic."""
-    config = {**_PRODUCER, "logger": LIBRDKAFKA_LOG}
-    return KafkaSink(settings.bootstrap_servers.split(","), topic=None, add_config=config)
+class OutputDeliveryError(RuntimeError):
+    """An output the broker refused for good: the flow stops rather than lose it."""
+
+
+class _Producer:
+    """One producer per process and configuration, shared by this process's sink
+    partitions; remembers permanent delivery failures (topic and error, never the bytes)."""
+
+    _shared: ClassVar[dict[tuple[tuple[str, str], ...], _Producer]] = {}
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.failures: list[str] = []
+        self.producer = Producer({**config, "on_delivery": self._delivered})
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> _Producer:
+        key = tuple(sorted((k, repr(v)) for k, v in config.items()))
+        found = cls._shared.get(key)
+        if found is None:
+            found = cls._shared[key] = cls(config)
+        return found
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:  # only failures are reported (delivery.report.only.error)
+            self.failures.append(f"{msg.topic()}: {err.str()}")
+
+    def check(self) -> None:
+        if self.failures:
+            first, n = self.failures[0], len(self.failures)
+            raise OutputDeliveryError(f"{n} output(s) refused by Kafka, first: {first}")
+
+
+class _EpochSinkPartition(StatefulSinkPartition[SinkMessage, None]):
+    def __init__(self, shared: _Producer) -> None:
+        self._shared = shared
+        self._producer = shared.producer
+
+    def write_batch(self, values: list[SinkMessage]) -> None:
+        produce, poll = self._producer.produce, self._producer.poll
+        for m in values:
+            while True:
+                try:
+                    if m.timestamp:
+                        produce(m.topic, m.value, m.key, headers=m.headers, timestamp=m.timestamp)
+                    else:
+                        produce(m.topic, m.value, m.key, headers=m.headers)
+                    break
+                except BufferError:
+                    poll(0.05)  # the local queue is full: let the broker catch up
+        poll(0)
+        self._shared.check()
+
+    def snapshot(self) -> None:
+        """The epoch closes at the sink: every output of it must be on the broker before
+        Bytewax may commit it (``message.timeout.ms=0``: this waits out a broker outage)."""
+        self._producer.flush()
+        self._shared.check()
+
+    def close(self) -> None:
+        self._producer.flush()
+        self._shared.check()
+
+
+class EpochSink(FixedPartitionedSink[SinkMessage, None]):
+    """Kafka outputs flushed per epoch, not per batch (see the module's docstring). Takes
+    ``(key, message)`` pairs; :func:`flows.dataflow.build_flow` keys them."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._config = dict(config)
+
+    def list_parts(self) -> list[str]:
+        return [str(i) for i in range(_SINK_PARTS)]
+
+    def part_fn(self, item_key: str) -> int:
+        return zlib.adler32(item_key.encode())
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _EpochSinkPartition:
+        return _EpochSinkPartition(_Producer.of(self._config))
+
+
+def kafka_sink(settings: Settings) -> EpochSink:
+    """One producer per process for all outputs; each message names its topic."""
+    return EpochSink(
+        {**_PRODUCER, "bootstrap.servers": settings.bootstrap_servers, "logger": LIBRDKAFKA_LOG}
+    )

@@ -107,7 +107,14 @@ def produce_events() -> Callable[..., list[tuple[int, int]]]:
     return produce
 
 
-def read_topic(settings: Settings, topic: str) -> list[tuple[str, dict[str, Any], Any]]:
+def read_raw(settings: Settings, topic: str) -> list[Any]:
+    """Every message of ``topic`` from the beginning, undecoded."""
+    return [m for _, _, m in read_topic(settings, topic, decode=False)]
+
+
+def read_topic(
+    settings: Settings, topic: str, *, decode: bool = True
+) -> list[tuple[str, dict[str, Any], Any]]:
     """Every record of ``topic`` from the beginning: ``(schema name, record, message)``."""
     codec = default_codec()
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
@@ -127,6 +134,9 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[str, dict[str, Any]
                 continue
             if msg.value() is None:
                 out.append(("tombstone", {}, msg))
+                continue
+            if not decode:
+                out.append(("", {}, msg))
                 continue
             name, record = codec.decode(msg.value())
             out.append((name, record, msg))
