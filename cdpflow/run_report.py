@@ -3,7 +3,7 @@ up, one line at stop.
 
 The dataflow itself (``flows/``) is untouched: the events source is wrapped so that each
 partition counts the messages it hands over and remembers the next offset it will read
-(its resume state at start), and ends when the process is asked to stop. A reporter
+(its resume state at start). A reporter
 thread turns that into a line per interval while there is a backlog — messages per
 second and the lag, the topic's end offsets minus the next offsets (one cheap watermark
 request per partition) — one line when the backlog is gone, and nothing more while the
@@ -35,9 +35,6 @@ class Progress:
     count: int = 0
     next_offsets: dict[str, int | None] = field(default_factory=dict)
     resumed: dict[str, int | None] = field(default_factory=dict)
-    stopping: threading.Event = field(default_factory=threading.Event)
-    """Set on SIGTERM or Ctrl-C: every partition ends, as at the end of a bounded run, so
-    the dataflow closes its last epoch (state and offsets saved) and returns."""
 
     def started(self, part: str, resume_state: int | None) -> None:
         with self.lock:
@@ -60,8 +57,6 @@ class _CountingPartition(StatefulSourcePartition[Any, Any]):
         self._inner, self._part, self._progress = inner, part, p
 
     def next_batch(self) -> list[Any]:
-        if self._progress.stopping.is_set():
-            raise StopIteration
         batch = list(self._inner.next_batch())
         newest = None
         for item in batch:
@@ -72,7 +67,7 @@ class _CountingPartition(StatefulSourcePartition[Any, Any]):
         return batch
 
     def next_awake(self) -> Any:
-        return None if self._progress.stopping.is_set() else self._inner.next_awake()
+        return self._inner.next_awake()
 
     def snapshot(self) -> Any:
         return self._inner.snapshot()
@@ -142,7 +137,12 @@ class Reporter:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(self._interval + 5)
+
+    def finish(self, line: str) -> None:
+        """The last lines; never waits for the reporter thread (a signal handler calls it)."""
+        self._stop.set()
         self.say_resumed()  # a run shorter than one interval still says where it began
+        self.write(line)
 
     def say_resumed(self) -> None:
         with self._lock:

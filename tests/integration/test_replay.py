@@ -248,7 +248,9 @@ def test_run_says_what_it_does(kafka_settings, tmp_path) -> None:
     assert lines[-1].startswith(f"at the end of {t.events}: 0 messages read in ")
 
 
-def test_run_stops_on_sigterm_saying_so_and_keeps_its_place(kafka_settings, tmp_path) -> None:
+def test_run_stops_on_sigterm_saying_so_and_resumes_from_its_snapshot(
+    kafka_settings, tmp_path
+) -> None:
     produce_messages(kafka_settings, recent_events(500, 50, seed=26))
     rdir = tmp_path / "live"
     proc = subprocess.Popen(
@@ -268,6 +270,7 @@ def test_run_stops_on_sigterm_saying_so_and_keeps_its_place(kafka_settings, tmp_
                 break
         else:
             raise AssertionError("never caught up")
+        time.sleep(1.5)  # a few epochs (0.5 s each) close after the last message
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -275,7 +278,9 @@ def test_run_stops_on_sigterm_saying_so_and_keeps_its_place(kafka_settings, tmp_
             proc.kill()
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err
-    assert out.splitlines()[-1].startswith("stopped on request: 500 messages read in ")
+    last = out.splitlines()[-1]
+    assert last.startswith("stopped on request: 500 messages read in "), last
+    assert last.endswith("resumes from its last snapshot (at most 0.5 s of input read again)")
     again = subprocess.run([sys.executable, "-m", "cdpflow.cli", "run", "--until-end",
                             "--recovery-dir", str(rdir)],
                            env=settings_env(kafka_settings, **QUICK), capture_output=True,
