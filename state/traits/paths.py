@@ -1,0 +1,99 @@
+"""Reading a declared field path out of an event, typed.
+
+A path is dot-separated names into the event's payload (``revenue``,
+``product.price``, ``item.product.category``) or, for the element of an ``each`` array,
+into that element. A custom event's ``properties`` are JSON-encoded strings (the
+``cdp.CustomEvent`` map): a path through them decodes the value first, so
+``properties.topic`` of ``{"topic": "\\"pricing\\""}`` is the string ``pricing``.
+
+:func:`read` returns the value only if it has the declared type — ``string``, ``number``
+(an int or a finite float, never a bool) or ``bool``; otherwise :data:`SKIP`: the event
+is skipped for that trait and counted (:class:`state.traits.state.Skips`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+import orjson
+
+__all__ = ["EVENT_FIELDS", "SKIP", "ValueType", "parse_path", "read", "typed", "walk"]
+
+ValueType = Literal["string", "number", "bool"]
+
+SKIP: Final = None
+"""What :func:`read` returns for a missing or ill-typed value."""
+
+#: Payload field names of each event type (``avro/cdp.*.avsc``): the names a trait's
+#: ``where`` and paths may start with.
+EVENT_FIELDS: Final[dict[str, frozenset[str]]] = {
+    "identify": frozenset(
+        {"email", "first_name", "last_name", "signup_date", "age", "location", "traits"}
+    ),
+    "page_viewed": frozenset({"path", "title", "session_id"}),
+    "product_viewed": frozenset({"product", "session_id"}),
+    "cart_item_added": frozenset({"cart_id", "item"}),
+    "cart_item_removed": frozenset({"cart_id", "item"}),
+    "checkout_started": frozenset({"checkout_id", "cart_id", "items", "value", "currency"}),
+    "order_completed": frozenset({"order_id", "items", "revenue", "currency", "discount"}),
+    "email_event": frozenset({"action", "campaign_id", "message_id", "link_url"}),
+    "preference_updated": frozenset({"preferences", "subscriptions", "email_consent"}),
+    "form_submitted": frozenset({"form_id", "fields"}),
+    "custom": frozenset({"name", "properties"}),
+}
+
+
+def parse_path(text: str) -> tuple[str, ...]:
+    """``"product.price"`` -> ``("product", "price")``; raises ``ValueError`` if empty parts.
+
+    >>> parse_path("properties.topic")
+    ('properties', 'topic')
+    """
+    parts = tuple(text.split("."))
+    if not text or any(not p for p in parts):
+        raise ValueError(f"not a field path: {text!r} (use e.g. revenue or product.price)")
+    return parts
+
+
+def walk(root: Any, path: tuple[str, ...], custom: bool) -> Any:
+    """The raw value at ``path`` in ``root`` (``None`` if absent). Under a custom event's
+    ``properties`` each value is JSON text, decoded on the way (undecodable: ``None``)."""
+    value = root
+    for i, key in enumerate(path):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+        if custom and i == 1 and path[0] == "properties" and isinstance(value, str):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return None
+    return value
+
+
+def typed(value: Any, kind: ValueType) -> Any:
+    """``value`` if it is of type ``kind``, else :data:`SKIP`.
+
+    >>> typed(2.5, "number"), typed(True, "number"), typed("x", "string"), typed(1, "bool")
+    (2.5, None, 'x', None)
+    """
+    if kind == "string":
+        return value if isinstance(value, str) else SKIP
+    if kind == "bool":
+        return value if isinstance(value, bool) else SKIP
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return SKIP
+    return value if isinstance(value, int) or math.isfinite(value) else SKIP
+
+
+def read(root: Any, path: tuple[str, ...], kind: ValueType, custom: bool = False) -> Any:
+    """The value at ``path`` if it has type ``kind``, else :data:`SKIP`.
+
+    >>> read({"properties": {"topic": '"pricing"'}}, ("properties", "topic"), "string", True)
+    'pricing'
+    >>> read({"revenue": "12"}, ("revenue",), "number") is SKIP
+    True
+    """
+    return typed(walk(root, path, custom), kind)
