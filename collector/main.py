@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from cdpflow.errors import ConfigError
+from cdpflow.logs import LOG_FORMATS, LogFormat
 from cdpflow.runtime import tune_gc
 from collector.settings import CollectorSettings
 
@@ -42,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         "rate limits and the in-flight budget apply per process",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="json", choices=LOG_FORMATS,
+                   help="json lines (default) or text for people")  # fmt: skip
     return p
 
 
@@ -76,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.workers == 1:
         with sock:
-            _serve(settings, args.log_level, sock)
+            _serve(settings, args.log_level, sock, log_format=args.log_format)
         return 0
 
     # Before prometheus_client is imported (by the app's modules): workers share metrics.
@@ -84,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return workers.run_workers(
         args.workers,
         sock,
-        lambda sock: _serve(settings, args.log_level, sock, metrics_dir),
+        lambda sock: _serve(settings, args.log_level, sock, metrics_dir, args.log_format),
         metrics_dir,
     )
 
@@ -142,6 +145,7 @@ def _serve(
     log_level: str,
     sock: socket.socket,
     metrics_dir: str | None = None,
+    log_format: LogFormat = "json",
 ) -> None:
     """Build the app and run uvicorn on the listening socket ``sock``."""
     import uvicorn
@@ -149,7 +153,7 @@ def _serve(
     from collector.app import create_app
     from collector.logs import configure_logging
 
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     app = create_app(settings, metrics_dir=metrics_dir)
     tune_gc()
     options: dict[str, Any] = {

@@ -8,13 +8,13 @@ one line on stderr and exit status 2, like every ``cdpflow`` command.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from cdpflow.errors import CdpflowError, ConfigError
+from cdpflow.logs import LOG_FORMATS, configure_logging
 from profile_api.settings import ApiSettings
 
 __all__ = ["main"]
@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
         help="RocksDB directory (default $CDPFLOW_API_STORE_DIR or var/profile-store)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="json", choices=LOG_FORMATS,
+                   help="json lines (default) or text for people")  # fmt: skip
     return p
 
 
@@ -58,14 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from profile_api.app import create_app
 
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+    configure_logging(args.log_level, args.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         access_log=False,  # it logs client addresses and paths (customer ids)
         log_level=args.log_level,
+        log_config=None,  # uvicorn's loggers propagate to ours: one format for every line
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
