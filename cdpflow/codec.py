@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -35,7 +36,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
-from cdpflow.avro_reader import AvroReader, Unreadable, UnsupportedSchema, compile_reader
+from cdpflow.avro_reader import READ_ERRORS, UnsupportedSchema, compile_reader
 from cdpflow.avro_writer import AvroWriter, compile_writer
 from cdpflow.errors import CorruptRecordError, UnknownSchemaError
 
@@ -59,7 +60,8 @@ _UNREADABLE = (
     SchemaResolutionError,
 )
 _HEADER_LEN = len(MARKER) + 8
-_UNCOMPILED: Any = object()
+#: A writer's full name and its compiled reader's function (None: read with fastavro).
+_Compiled = tuple[str, Callable[[bytes, int, int], tuple[dict[str, Any], int]] | None]
 
 
 def schema_dir() -> Path:
@@ -128,8 +130,9 @@ class AvroCodec:
         self._prefix: dict[str, bytes] = {}
         self._writers: dict[bytes, _Writer] = {}
         self._compiled: dict[str, AvroWriter] = {}
-        #: (fingerprint, logical) -> the compiled reader, or None: read with fastavro
-        self._readers: dict[tuple[bytes, bool], AvroReader | None] = {}
+        #: header (marker + fingerprint) -> (full name, compiled reader or None: fastavro)
+        self._plain: dict[bytes, _Compiled] = {}
+        self._logical: dict[bytes, _Compiled] = {}
         for path in sorted(self._dir.glob("cdp.*.avsc")):
             parsed = load_schema(str(path))
             if not isinstance(parsed, dict) or parsed.get("type") != "record":
@@ -201,6 +204,30 @@ class AvroCodec:
         """
         if data is None:
             raise CorruptRecordError("empty message (null value)")
+        # The whole 10-byte header is the key: a hit means the marker is right and the
+        # writer known; everything else takes the checks in _reader_for.
+        cache = self._logical if logical else self._plain
+        compiled = cache.get(data[:_HEADER_LEN]) if type(data) is bytes else None
+        if compiled is None:
+            if isinstance(data, bytearray | memoryview):
+                data = bytes(data)  # the generated readers slice bytes
+            compiled = self._reader_for(data, cache, logical)
+        name, read = compiled
+        if read is not None:
+            try:
+                record, end = read(data, _HEADER_LEN, len(data))
+            except READ_ERRORS:
+                pass  # refused: fastavro below gives the verdict and names the error
+            else:
+                if end != len(data):
+                    raise CorruptRecordError(
+                        f"{len(data) - end} trailing bytes after a {name} record"
+                    )
+                return name, record
+        return name, self._fastavro_decode(data, self._writers[data[2:_HEADER_LEN]], logical)
+
+    def _reader_for(self, data: bytes, cache: dict[bytes, _Compiled], logical: bool) -> _Compiled:
+        """Check the framing of a message; its writer's reader, compiled on first use."""
         if len(data) < _HEADER_LEN or data[:2] != MARKER:
             raise CorruptRecordError(
                 f"not Avro single-object encoding (length {len(data)}, "
@@ -210,36 +237,20 @@ class AvroCodec:
         writer = self._writers.get(fp)
         if writer is None:
             raise UnknownSchemaError(f"unknown schema fingerprint {fp.hex()}")
-        reader = self._readers.get((fp, logical), _UNCOMPILED)
-        if reader is _UNCOMPILED:
-            reader = self._compile_reader(fp, writer, logical)
-        if reader is not None:
-            if type(data) is not bytes:
-                data = bytes(data)  # e.g. a memoryview: the generated code slices bytes
-            try:
-                record, end = reader(data, _HEADER_LEN)
-            except Unreadable:
-                pass  # fastavro below gives the verdict and names the error, as before
-            else:
-                if end != len(data):
-                    raise CorruptRecordError(
-                        f"{len(data) - end} trailing bytes after a {writer.name} record"
-                    )
-                return writer.name, record
-        return writer.name, self._fastavro_decode(data, writer, logical)
-
-    def _compile_reader(self, fp: bytes, writer: _Writer, logical: bool) -> AvroReader | None:
+        header = bytes(data[:_HEADER_LEN])
+        if header in cache:
+            return cache[header]
         schema, reader = (
             (writer.schema, writer.reader)
             if logical
             else (writer.plain_schema, writer.plain_reader)
         )
         try:
-            compiled: AvroReader | None = compile_reader(schema, reader, logical=logical)
+            read: Any = compile_reader(schema, reader, logical=logical).read
         except UnsupportedSchema:
-            compiled = None  # beyond the compiler: fastavro reads this writer
-        self._readers[(fp, logical)] = compiled
-        return compiled
+            read = None  # beyond the compiler: fastavro reads this writer
+        cache[header] = (writer.name, read)
+        return cache[header]
 
     def _fastavro_decode(self, data: bytes, writer: _Writer, logical: bool) -> dict[str, Any]:
         buf = io.BytesIO(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import shutil
@@ -16,7 +17,14 @@ from fastavro.schema import load_schema, to_parsing_canonical_form
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdpflow.codec import MARKER, AvroCodec, default_codec, schema_dir, schema_fingerprint
+from cdpflow.codec import (
+    MARKER,
+    AvroCodec,
+    _without_logical_types,
+    default_codec,
+    schema_dir,
+    schema_fingerprint,
+)
 from cdpflow.errors import CodecError, CorruptRecordError, UnknownSchemaError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -569,6 +577,84 @@ def test_incompatible_registered_writer_is_a_codec_error() -> None:
     data = codec.encode_with(fastavro.parse_schema(bad), {"sample_id": 5})
     with pytest.raises(CodecError):
         codec.decode(data)
+
+
+# --------------------------------------------------------------------------- compiled reader
+
+
+@pytest.fixture
+def fastavro_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the codec's calls of fastavro's reader (which still reads them)."""
+    calls: list[int] = []
+    real = fastavro.schemaless_reader
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("cdpflow.codec.schemaless_reader", counting)
+    return calls
+
+
+@pytest.mark.parametrize("logical", [True, False])
+@pytest.mark.parametrize("name", CODEC.names)
+def test_good_messages_are_read_without_fastavro(
+    name: str, logical: bool, fastavro_calls: list[int]
+) -> None:
+    codec = AvroCodec()
+    datum = Example(codec.schema(name)).build()
+    data = codec.encode(name, datum)
+    decoded = codec.decode(data, logical=logical)
+    assert fastavro_calls == []
+    if logical:
+        assert decoded == (name, unwrap(datum))
+    else:
+        plain = fastavro.parse_schema(_without_logical_types(codec.schema(name)))
+        buf = io.BytesIO(data[10:])
+        assert decoded == (name, fastavro.schemaless_reader(buf, plain))
+
+
+def test_history_messages_are_read_without_fastavro(fastavro_calls: list[int]) -> None:
+    old = fastavro.parse_schema(load_json(AVRO_DIR / "history" / "cdp.ProfileSnapshot.1.avsc"))
+    record = {"customer_id": "c", "state_version": 3, "email": None, "first_name": "A",
+              "last_name": None, "lifecycle": "active", "tags": ["t"], "segments": [],
+              "profile_json": "{}", "event_time": 5, "emitted_at": 6}  # fmt: skip
+    data = CODEC.encode_with(old, record)
+    expected = {**record, "revision": None, "as_of": None}
+    assert CODEC.decode(data, logical=False) == ("cdp.ProfileSnapshot", expected)
+    assert CODEC.decode(data) == ("cdp.ProfileSnapshot", expected)  # the writer has no times
+    assert fastavro_calls == []
+
+
+def test_plain_decode_keeps_times_and_dates_as_integers() -> None:
+    data = CODEC.encode("cdp.Identify", {"signup_date": date(2024, 2, 29)})
+    assert CODEC.decode(data, logical=False)[1]["signup_date"] == 19782
+    _, event = sample_event()
+    decoded = CODEC.decode(event, logical=False)[1]
+    assert (decoded["event_time"], decoded["received_at"]) == (1_793_000_000_000, 1_793_000_000_500)
+
+
+def test_corrupt_bytes_get_fastavros_verdict_and_message(fastavro_calls: list[int]) -> None:
+    _, good = sample_event()
+    with pytest.raises(CorruptRecordError) as info:
+        CODEC.decode(good[:-3], logical=False)
+    assert str(info.value) == "body does not read as cdp.Event: EOFError"
+    assert fastavro_calls == [1]
+
+
+def test_bytes_only_fastavro_reads_still_read_as_before(fastavro_calls: list[int]) -> None:
+    # A boolean byte of 2 is not Avro, but fastavro reads it as true and so did the codec:
+    # the compiled reader refuses it and fastavro decides, as before.
+    record = {"change_id": "c1", "customer_id": "42", "tag": "t", "added": True,
+              "reason": "r", "event_time": 0, "emitted_at": 0}  # fmt: skip
+    data = bytearray(CODEC.encode("cdp.TagChange", record))
+    unadded = CODEC.encode("cdp.TagChange", {**record, "added": False})
+    at = next(i for i, (a, b) in enumerate(zip(data, unadded, strict=True)) if a != b)
+    assert data[at] == 1  # the byte of "added"
+    data[at] = 2
+    assert CODEC.decode(bytes(data)) == ("cdp.TagChange", CODEC.decode(CODEC.encode(
+        "cdp.TagChange", record))[1])  # fmt: skip
+    assert fastavro_calls == [1]
 
 
 # --------------------------------------------------------------------------- avro/ folder
