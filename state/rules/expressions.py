@@ -8,7 +8,8 @@ Grammar, loosest binding first::
     product  := atom (("*" | "/") atom)*
     atom     := number | duration | "string" | true | false | null
               | name ("." name)*          a fact, e.g. orders_90d, attributes.country
-              | function "(" args ")"     see FUNCTIONS
+              | function "(" args ")"     see FUNCTIONS: since, count, exists, and
+                                          max, min, sum over a map's values or a list
               | "(" expr ")" | "-" atom
 
 A *duration* is a number with a unit, ``ms s m h d`` (``30d``, ``60m``), and means
@@ -105,11 +106,39 @@ def _has(_: _Scope, value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
+def _numbers(value: Any) -> list[Any] | None:
+    """The numbers of a map's values or a list's items; ``None`` if it holds none."""
+    if isinstance(value, Mapping):
+        value = value.values()
+    elif not isinstance(value, list | tuple):
+        return None
+    found = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
+    return found or None
+
+
+def _max(_: _Scope, value: Any) -> Any:
+    found = _numbers(value)
+    return None if found is None else max(found)
+
+
+def _min(_: _Scope, value: Any) -> Any:
+    found = _numbers(value)
+    return None if found is None else min(found)
+
+
+def _sum(_: _Scope, value: Any) -> Any:
+    found = _numbers(value)
+    return 0 if found is None else sum(found)
+
+
 #: name -> (function of scope and arguments, number of arguments)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
     "since": (_since, 1),  # ms from a time to now (event time, or the timer's time)
     "count": (_count, 1),  # length of a list or map
     "exists": (_has, 1),  # not null and not empty
+    "max": (_max, 1),  # the largest number of a map's values or a list (null if none)
+    "min": (_min, 1),  # the smallest, likewise
+    "sum": (_sum, 1),  # their sum (0 if none)
 }
 
 

@@ -13,10 +13,20 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from state.rules.expressions import Expression, ExpressionError, compile_expression, parse_duration
 from state.rules.facts import FACTS
+from state.traits.model import DEFAULT_BUDGET_BYTES, TRAIT_NAME, TraitDecl
+from state.traits.state import Trait
 
 __all__ = [
     "DEFAULT_RULES",
@@ -42,13 +52,14 @@ class RulesError(ExpressionError):
     """A rules file that cannot be used; the message names file, rule and field."""
 
 
-def _expression(value: Any) -> Expression:
+def _expression(value: Any, info: ValidationInfo) -> Expression:
     if isinstance(value, Expression):
         return value
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty expression string")
+    traits = (info.context or {}).get("traits")
     try:
-        return compile_expression(value, FACTS)
+        return compile_expression(value, FACTS if not traits else {**FACTS, **traits})
     except ExpressionError as exc:
         raise ValueError(str(exc)) from None
 
@@ -128,6 +139,8 @@ TriggerRule = Annotated[
 
 class Rules(_Strict):
     version: Literal[1]
+    traits: dict[Annotated[str, Field(pattern=TRAIT_NAME)], TraitDecl] = {}
+    """Declared computed traits (:mod:`state.traits`), readable by name in expressions."""
     tags: dict[Annotated[str, Field(pattern=_NAME)], TagRule] = {}
     preference_tags: dict[str, str] = {}
     """Preference key -> tag prefix: each comma-separated value becomes ``prefix + value``."""
@@ -137,8 +150,10 @@ class Rules(_Strict):
     _names: frozenset[str] = PrivateAttr(default=frozenset())
     _expressions: tuple[Expression, ...] = PrivateAttr(default=())
     _timers: tuple[tuple[str, int], ...] = PrivateAttr(default=())
+    _compiled: dict[str, Trait] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:
+        self._compiled = {name: decl.compile(name) for name, decl in self.traits.items()}
         exprs = [r.when for r in self.tags.values()] + [s.when for s in self.lifecycle]
         exprs += [s.when for s in self.segments.values()]
         self._names = frozenset().union(*(e.names for e in exprs))
@@ -157,8 +172,17 @@ class Rules(_Strict):
 
     @property
     def names(self) -> frozenset[str]:
-        """Every fact some expression reads."""
+        """Every fact (or trait) some expression reads."""
         return self._names
+
+    @property
+    def compiled_traits(self) -> dict[str, Trait]:
+        """Trait name -> the compiled declaration, in file order."""
+        return self._compiled
+
+    def worst_case_bytes(self) -> int:
+        """An upper estimate of one customer's trait state under these rules."""
+        return sum(decl.worst_case_bytes() for decl in self.traits.values())
 
     def check_references(self) -> list[str]:
         """Problems pydantic cannot see: triggers that name tags, stages, segments that
@@ -175,6 +199,9 @@ class Rules(_Strict):
                              for s in trig.segments if s not in self.segments]  # fmt: skip
         if len(stages) != len(self.lifecycle):
             problems.append("lifecycle: stage names must be unique")
+        for name in self.traits:
+            if name in FACTS:
+                problems.append(f"traits.{name}: the name of a built-in fact; choose another")
         return problems + self._unknown_members()
 
     def _unknown_members(self) -> list[str]:
@@ -201,33 +228,49 @@ class Rules(_Strict):
         return problems
 
 
-def parse_rules(text: str, source: str = "<rules>") -> Rules:
-    """Validate rules from TOML text; raise :class:`RulesError` listing every problem."""
+def parse_rules(
+    text: str, source: str = "<rules>", budget_bytes: int = DEFAULT_BUDGET_BYTES
+) -> Rules:
+    """Validate rules from TOML text; raise :class:`RulesError` listing every problem.
+
+    ``budget_bytes``: the most a customer's declared traits may take in the worst case
+    (:meth:`Rules.worst_case_bytes`); a file over it is refused."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{source}: not valid TOML: {exc}") from None
+    declared = raw.get("traits")
+    traits = {n: "declared trait" for n in declared} if isinstance(declared, dict) else {}
     try:
-        rules = Rules.model_validate(raw)
+        rules = Rules.model_validate(raw, context={"traits": traits})
     except ValidationError as exc:
-        lines = [f"{source}: {_where(e['loc'])}: {_what(e)}" for e in exc.errors()]
+        lines = [f"{source}: {_located(e)}" for e in exc.errors()]
         lines = [line.replace("[key]: String should match pattern", ": invalid name, pattern")
                  for line in lines]  # fmt: skip
         raise RulesError("\n".join(lines)) from None
     problems = rules.check_references()
+    worst = rules.worst_case_bytes()
+    if worst > budget_bytes:
+        big = max(rules.traits, key=lambda n: rules.traits[n].worst_case_bytes())
+        problems.append(
+            f"traits: worst case {worst} bytes per customer, over the budget of "
+            f"{budget_bytes} (largest: traits.{big}.limits, "
+            f"{rules.traits[big].worst_case_bytes()} bytes); lower limits.keys, "
+            "limits.values or the windows"
+        )
     if problems:
         raise RulesError("\n".join(f"{source}: {p}" for p in problems))
     return rules
 
 
-def load_rules(path: Path | None = None) -> Rules:
+def load_rules(path: Path | None = None, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> Rules:
     """The rules in ``path``, or the shipped default."""
     path = path or DEFAULT_RULES
     try:
         text = path.read_text()
     except OSError as exc:
         raise RulesError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_rules(text, str(path))
+    return parse_rules(text, str(path), budget_bytes)
 
 
 _TRIGGER_TYPES = {"category_views", "tag_added", "lifecycle_entered", "segment_entered"}
@@ -241,6 +284,19 @@ def _where(loc: tuple[int | str, ...]) -> str:
             continue
         parts.append(f"[{part}]" if isinstance(part, int) else str(part))
     return ".".join(parts).replace(".[", "[") or "file"
+
+
+_FIELD_FIRST = re.compile(r"^([a-z_]+): ")
+
+
+def _located(err: Any) -> str:
+    """``where: what``; a trait's cross-field error names its field in the place."""
+    where, what = _where(err["loc"]), _what(err)
+    loc = err["loc"]
+    m = _FIELD_FIRST.match(what)
+    if m and len(loc) == 2 and loc[0] == "traits":
+        return f"{where}.{m.group(1)}: {what[m.end() :]}"
+    return f"{where}: {what}"
 
 
 def _what(err: Any) -> str:

@@ -118,7 +118,7 @@ def test_durations(text: str, ms: int) -> None:
     ("source", "message"),
     [
         ("orderz >= 3", "unknown name 'orderz'; known: attributes, cart_items, last_order_at"),
-        ("eval('1')", "unknown function 'eval'; known: count, exists, since"),
+        ("eval('1')", "unknown function 'eval'; known: count, exists, max, min, since, sum"),
         ("since(orders, 1)", "since() takes 1 argument(s), got 2"),
         ("orders >=", "syntax error at column"),
         ("orders >= 3 xor 2", "syntax error at column"),
