@@ -46,7 +46,15 @@ from cdpflow.settings import Settings
 from cdpflow.tail import coords, json_line, open_topic, read_range, watermarks
 from cdpflow.topics import BrokerUnavailableError
 
-__all__ = ["FIXABLE", "RedriveReport", "group_for", "list_letters", "redrive", "select"]
+__all__ = [
+    "FIXABLE",
+    "RedriveReport",
+    "group_for",
+    "list_letters",
+    "redrivable",
+    "redrive",
+    "select",
+]
 
 FIXABLE = frozenset(
     {
@@ -95,7 +103,23 @@ def _letters(
     return decoded(), ends, consumer
 
 
-def _summary(letter: dict[str, Any], p: int, o: int) -> dict[str, Any]:
+def redrivable(letter: dict[str, Any], events_topic: str) -> bool:
+    """Whether ``redrive`` would send ``letter`` (earlier redrives aside).
+
+    >>> redrivable({"reason": "unknown_schema", "source_topic": "cdp.events",
+    ...             "raw": MARKER + bytes(9)}, "cdp.events")
+    True
+    """
+    raw = letter["raw"]
+    return (
+        letter["reason"] in FIXABLE
+        and letter["source_topic"] == events_topic
+        and raw is not None
+        and raw[: len(MARKER)] == MARKER
+    )
+
+
+def _summary(letter: dict[str, Any], p: int, o: int, events_topic: str) -> dict[str, Any]:
     raw = letter["raw"]
     return {
         "partition": p,
@@ -111,7 +135,7 @@ def _summary(letter: dict[str, Any], p: int, o: int) -> dict[str, Any]:
             "offset": letter["source_offset"],
         },
         "raw_bytes": None if raw is None else len(raw),
-        "fixable": letter["reason"] in FIXABLE,
+        "fixable": redrivable(letter, events_topic),
     }
 
 
@@ -133,7 +157,7 @@ def list_letters(
             if reason is not None and letter["reason"] != reason:
                 continue
             counts[letter["reason"]] += 1
-            shown.append(_summary(letter, p, o))
+            shown.append(_summary(letter, p, o, settings.topics.events))
     finally:
         consumer.close()
     shown.sort(key=lambda s: (s["seen_at"], s["partition"], s["offset"]))
@@ -141,7 +165,7 @@ def list_letters(
         out.write(json_line(line))
     total = sum(counts.values())
     by_reason = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
-    fixable = sum(v for k, v in counts.items() if k in FIXABLE)
+    fixable = sum(1 for line in shown if line["fixable"])
     err.write(f"{total} dead letters in {settings.topics.dead_letters} ({by_reason}); "
               f"{fixable} fixable (cdpflow dlq redrive)"
               + (f"; {unreadable} not readable as cdp.DeadLetter" if unreadable else "")
@@ -301,7 +325,8 @@ def _print(r: RedriveReport, settings: Settings, out: TextIO, dry_run: bool) -> 
         (unfixable, "of unfixable reasons ("
          + ", ".join(f"{k}: {v}" for k, v in sorted(r.unfixable.items())) + ")"),
         (r.no_raw, "without the original bytes"),
-        (r.not_from_events, f"not from {settings.topics.events} (the sender must fix those)"),
+        (r.not_from_events, f"not from {settings.topics.events} (the collector's rejections, "
+         "for the sender to fix, and the mailer's)"),
         (r.not_avro, "whose bytes are not Avro"),
     ]  # fmt: skip
     parts = [f"{k} {what}" for k, what in skipped if k]

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from cdpflow.dlq import FIXABLE, _print, group_for, redrive, select
+from cdpflow.dlq import FIXABLE, _print, group_for, redrivable, redrive, select
 from cdpflow.errors import ConfigError
 from cdpflow.settings import Settings
 
@@ -74,3 +74,10 @@ def test_the_report_counts_what_was_skipped_and_why() -> None:
         "skipped: 1 of unfixable reasons (corrupt_avro: 1); 1 without the original bytes",
         "dry run: nothing sent, nothing recorded",
     ]
+
+
+def test_list_calls_fixable_only_what_a_redrive_would_send() -> None:
+    assert redrivable(letter("processing_error"), "cdp.events")
+    assert not redrivable(letter("processing_error", source="cdp.triggers"), "cdp.events")  # mailer
+    assert not redrivable(letter("unknown_schema", raw=None), "cdp.events")
+    assert not redrivable(letter("corrupt_avro"), "cdp.events")
