@@ -84,3 +84,20 @@ def test_run_documents_the_process_id_option(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "-i PROCESS_ID, --process-id PROCESS_ID" in out
     assert "--progress-interval" in out
+
+
+def test_an_unacknowledged_erasure_is_said_in_words_not_a_kafka_code() -> None:
+    from confluent_kafka import KafkaError
+
+    from cdpflow.forget import ErasureProducer
+
+    producer = ErasureProducer("127.0.0.1:1", "cdp.events", timeout_s=2)
+    try:
+        timed_out = producer._failure(KafkaError(KafkaError._MSG_TIMED_OUT))
+        missing = producer._failure(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+    finally:
+        producer.close(0)
+    assert "_MSG_TIMED_OUT" not in timed_out
+    assert timed_out.startswith("Kafka at 127.0.0.1:1 did not acknowledge the erasure within 2 s")
+    assert "KAFKA_BOOTSTRAP_SERVERS" in timed_out
+    assert missing == "topic cdp.events does not exist on 127.0.0.1:1 (run: cdpflow topics create)"
