@@ -193,8 +193,8 @@ def _kind(schema: Any) -> str:
 
 
 class _Generator:
-    """Emits one function ``_fN(data, pos, end) -> (value, pos)`` per record (pair);
-    primitives, enums, arrays, maps and unions are inlined where they are used."""
+    """Emits one function ``_fN(data, pos, end) -> (value, pos)`` for the top schema, and one
+    per record that contains itself; everything else is inlined where it is used."""
 
     def __init__(self, wnamed: dict[str, Any], rnamed: dict[str, Any], logical: bool) -> None:
         self.wnamed = wnamed
@@ -216,6 +216,7 @@ class _Generator:
             "_unpack_double": struct.Struct("<d").unpack_from,
         }
         self.functions: dict[tuple[str, str | None, bool], str] = {}
+        self.inlining: list[str] = []  # records being emitted: one met again is a call
         self.count = 0
         self.vars = 0
 
@@ -256,7 +257,8 @@ class _Generator:
             self.count += 1
             self.functions[key] = name = f"_f{self.count}"  # before the body: recursion
             body: list[str] = []
-            self.emit_record(w, r, body, skip)
+            self.emit_record(w, r, "v", body, 1, skip)
+            body.append("    return v, pos")
         else:
             self.count += 1
             name = f"_f{self.count}"
@@ -285,8 +287,10 @@ class _Generator:
         kind = _kind(w)
         if kind == "union":
             self.emit_union(w, r, v, body, depth, skip)
-        elif kind in ("record", "error"):
+        elif kind in ("record", "error") and w["name"] in self.inlining:  # recursion
             body.append(f"{pad}{v}, pos = {self.function_for(w, r, skip)}(data, pos, end)")
+        elif kind in ("record", "error"):
+            self.emit_record(w, r, v, body, depth, skip)
         elif kind == "enum":
             self.emit_enum(w, r, v, body, depth)
         elif kind == "fixed":
@@ -372,32 +376,38 @@ class _Generator:
         elif wkind == "bytes" and rkind == "string":
             body.append(f"{pad}{v} = {v}.decode()")
 
-    def emit_record(self, w: Any, r: Any, body: list[str], skip: bool) -> None:
-        body.append(f"    # {w['name']}" + ("" if r is None else f" read as {r['name']}"))
+    def emit_record(self, w: Any, r: Any, v: str, body: list[str], depth: int, skip: bool) -> None:
+        """A record inline: its fields' code, then one dict display (no call, no tuple)."""
+        pad = "    " * depth
+        if r is not None and _kind(r) not in ("record", "error"):
+            raise UnsupportedSchema("a record read as another type")
+        body.append(f"{pad}# {w['name']}" + ("" if r is None else f" read as {r['name']}"))
         if r is None or skip:
             fields = [(f["name"], f, None) for f in w["fields"]]
             defaults: list[tuple[str, Any]] = []
         else:
             fields, defaults = _resolve_fields(w, r)
+        self.inlining.append(w["name"])
         out: list[tuple[str, str]] = []
-        for i, (name, wf, rf) in enumerate(fields):
-            x = f"x{i}"
+        for name, wf, rf in fields:
+            x = self.var("x")
             if rf is None and r is not None and not skip:
-                self.emit(wf["type"], None, x, body, 1, True)  # a field the reader lacks
+                self.emit(wf["type"], None, x, body, depth, True)  # a field the reader lacks
                 continue
-            self.emit(wf["type"], None if rf is None else rf["type"], x, body, 1, skip)
+            self.emit(wf["type"], None if rf is None else rf["type"], x, body, depth, skip)
             taken = [j for j, item in enumerate(out) if item[0] == name]
             if taken:  # a dict keeps a key's first place
                 out[taken[0]] = (name, x)
             else:
                 out.append((name, x))
+        self.inlining.pop()
         for name, default in defaults:
             out.append((name, self.default(default)))
         if skip:
-            body.append("    return None, pos")
+            body.append(f"{pad}{v} = None")
             return
         items = ", ".join(f"{name!r}: {x}" for name, x in out)
-        body.append(f"    return {{{items}}}, pos")
+        body.append(f"{pad}{v} = {{{items}}}")
 
     def default(self, value: Any) -> str:
         if value is None or isinstance(value, bool | int | float | str):

@@ -195,6 +195,29 @@ def test_fixed_read_and_skipped_like_fastavro() -> None:
         compile_reader(writer)(body[:-1])
 
 
+NODE = parse_schema({"type": "record", "name": "t.Node", "fields": [
+    {"name": "label", "type": {"type": "string"}},
+    {"name": "when", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "next", "type": ["null", "t.Node"], "default": None},
+    {"name": "kids", "type": {"type": "array", "items": "t.Node"}, "default": []},
+    {"name": "tags", "type": {"type": "map", "values": ["null", "int"]}, "default": {}},
+]})  # fmt: skip
+
+
+@pytest.mark.parametrize("logical", [False, True], ids=["plain", "logical"])
+def test_recursive_records_read_like_fastavro(logical: bool) -> None:
+    leaf = {"label": "leaf", "when": 2, "next": None, "kids": [], "tags": {"x": None}}
+    mid = {"label": "mid", "when": -3, "next": leaf, "kids": [leaf, leaf], "tags": {}}
+    datum = {"label": "top", "when": 1_793_000_000_000, "next": mid, "kids": [mid],
+             "tags": {"a": 1, "b": -(2**31)}}  # fmt: skip
+    body = fastavro_bytes(NODE, datum)
+    assert_reads_like_fastavro(body, NODE, None, logical)
+    assert_reads_like_fastavro(body, NODE, NODE, logical)
+    for length in range(len(body)):
+        with pytest.raises(Unreadable):
+            compile_reader(NODE, logical=logical)(body[:length])
+
+
 def test_an_unmatched_union_branch_is_refused_where_fastavro_raises() -> None:
     writer = parse_schema({"type": "record", "name": "t.U", "fields": [
         {"name": "u", "type": ["null", "int", "boolean"]}]})  # fmt: skip
