@@ -35,6 +35,9 @@ How each part merges:
   views count towards the next view's ``category_views`` trigger). Custom ``tags``
   (no times) are united, the target's value winning a clash. ``key`` stays the target's.
 - Anonymous ids (``devices``): united, the newest time of each, bounded as when applied.
+- Declared traits: each kind's and window's merge (:meth:`TraitStates.merge
+  <state.traits.state.TraitStates.merge>`), which equals one state that folded both
+  streams within the limits; states of definitions the rules no longer declare go.
 - ``revision`` grows by ``other.revision`` (the events it brings), at least by one, so
   the caller always sees that the state changed.
 
@@ -84,7 +87,13 @@ from state import cart, category_interest, counters, engagement, lww, preference
 from state.config import ProfileConfig
 from state.events import NO_TIME
 from state.exceptions import MergeOverlapError, StateError
-from state.profile import CustomerState, _remember_product, compact, remember_device
+from state.profile import (
+    CustomerState,
+    _remember_product,
+    compact,
+    remember_device,
+    trait_plan,
+)
 
 __all__ = ["OnOverlap", "merge_into", "overlap"]
 
@@ -168,6 +177,8 @@ def merge_into(
         target.tags.setdefault(name, value)
     for anon, t in other.devices.items():
         remember_device(target.devices, anon, t)
+    if other.traits:
+        target.traits.merge(other.traits, trait_plan(cfg.rules).by_digest, target.watermark)
 
     _merge_latest(target.derived.last_fired, other.derived.last_fired)
     target.derived.next_known = False  # the cached deadline is the old state's

@@ -43,6 +43,8 @@ from state.purchases import Purchases
 from state.rules import engine
 from state.rules.engine import Derived
 from state.rules.model import CategoryViews, Rules
+from state.traits.plan import TraitPlan, fold_event
+from state.traits.state import Trait, TraitStates
 from state.windows import DayBuckets, RecentTimes, day_window
 
 __all__ = [
@@ -113,6 +115,8 @@ class CustomerState:
     devices: dict[str, int] = field(default_factory=dict)
     """Anonymous ids (browser cookies, app installs) seen on the customer's events, with
     the newest event time of each; at most :data:`MAX_DEVICES`. An erasure unlinks them."""
+    traits: TraitStates = field(default_factory=TraitStates)
+    """The declared traits' states (:mod:`state.traits`), by their definitions' hashes."""
 
     @property
     def customer_id(self) -> str | None:
@@ -226,6 +230,12 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
         preferences.fold_preferences(st.preferences, p, t, cfg)
     if ev.context and ev.context.get("timezone"):
         _set_attr(st, "timezone", ev.context["timezone"], t, cfg)
+    plan = trait_plan(cfg.rules)
+    if plan.by_type:
+        folds = plan.for_event(ev)
+        if folds:
+            late_for = fold_event(st.traits, folds, ev, late, st.watermark)
+            refused += [f"trait {name}" for name in late_for]
     if refused:
         outputs.append(_late(ev, cfg, refused))
     outputs += _evaluate(st, cfg, as_of(st), "event", ev)
@@ -354,6 +364,9 @@ def _evaluate(
         pop = facts.pop
         for name in dirty:
             pop(name, None)
+    reads = _trait_reads(rules)
+    if reads and clean is not None:
+        clean = _clean_traits(st, memo, reads, clean, at, ev)
     try:
         out = engine.evaluate(rules, st, facts, at, cause, memo.verdicts, clean)
     except BaseException:
@@ -373,6 +386,14 @@ def _evaluate(
             known = [t for t in ends.values() if t is not None]
             memo.decay = min(known) if known else None
         decay = memo.decay
+    if reads:
+        ends = memo.trait_ends
+        for name, tr in reads.items():
+            if clean is None or name not in clean:
+                ends[name] = st.traits.next_change(tr, at)
+        known = [t for t in ends.values() if t is not None]
+        if known:
+            decay = min(known) if decay is None else min(decay, *known)
     pop = facts.pop
     for name in _NOT_KEPT:  # memory: what is never reused, or big and cheap to redo
         pop(name, None)
@@ -391,7 +412,51 @@ def _reads_windows(rules: Rules) -> bool:
 def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> int | None:
     windowed = engine.rule_names(cfg.rules) & _WINDOWED_FACTS
     decay = st.counters.next_change(at) if windowed else None
+    for tr in _trait_reads(cfg.rules).values():
+        t = st.traits.next_change(tr, at)
+        if t is not None and (decay is None or t < decay):
+            decay = t
     return engine.next_deadline(cfg.rules, facts, at, decay)
+
+
+@engine.once_per_rules
+def trait_plan(rules: Rules) -> TraitPlan:
+    """Which declared traits each event type folds (:mod:`state.traits.plan`)."""
+    return TraitPlan.build(rules.compiled_traits)
+
+
+@engine.once_per_rules
+def _trait_reads(rules: Rules) -> dict[str, Trait]:
+    """The declared traits some rule reads, by name."""
+    names = engine.rule_names(rules)
+    return {n: tr for n, tr in rules.compiled_traits.items() if n in names}
+
+
+def _clean_traits(
+    st: CustomerState,
+    memo: _Memo,
+    reads: dict[str, Trait],
+    clean: frozenset[str],
+    at: int,
+    ev: Event | None,
+) -> frozenset[str]:
+    """``clean`` with the traits ``memo`` still holds the values of: a trait changes
+    only when an event its plan lists is applied (the one more revision, ``ev``) or, for
+    a windowed trait, at its next change (``memo.trait_ends``). The others are dropped
+    from ``memo.facts`` to be read again."""
+    changed: tuple[Trait, ...] = ()
+    if ev is not None and st.revision != memo.revision:
+        changed = trait_plan(memo.cfg.rules).for_event(ev)
+    ends = memo.trait_ends
+    kept = []
+    pop = memo.facts.pop
+    for name, tr in reads.items():
+        end = ends.get(name, False)
+        if tr in changed or end is False or (end is not None and at >= end):
+            pop(name, None)
+        else:
+            kept.append(name)
+    return clean | frozenset(kept) if kept else clean
 
 
 @dataclass(slots=True)
@@ -411,6 +476,8 @@ class _Memo:
     verdicts: engine.Verdicts = field(default_factory=dict)
     window_ends: dict[str, int | None] = field(default_factory=dict)
     decay: int | None = None
+    trait_ends: dict[str, int | None] = field(default_factory=dict)
+    """Declared trait read by a rule -> when its value can next change with no event."""
 
 
 def _unchanged(
@@ -477,7 +544,11 @@ class Facts(dict[str, Any]):
     def __missing__(self, name: str) -> Any:
         getter = _FACTS.get(name)
         if getter is None:
-            raise KeyError(name)
+            trait = self.cfg.rules.compiled_traits.get(name)
+            if trait is None:
+                raise KeyError(name)
+            value = self[name] = self.st.traits.value(trait, self.at)
+            return value
         value = self[name] = getter(self)
         return value
 
@@ -627,6 +698,8 @@ def compact(st: CustomerState, cfg: ProfileConfig) -> None:
     st.counters.compact(at, cfg)
     st.engagement.prune(st.watermark - cfg.session_memory_ms)
     st.cart.settle(st.watermark - cfg.allowed_lateness_ms, cfg)
+    if st.traits:
+        st.traits.expire(trait_plan(cfg.rules).by_digest, at)
 
 
 def _prune_cooldowns(derived: Derived, rules: Rules, at: int) -> None:
@@ -712,7 +785,17 @@ def view(st: CustomerState, cfg: ProfileConfig, at: int | None = None) -> dict[s
         "lifecycle": st.derived.lifecycle,
         "segments": list(st.derived.segments),
         "custom_tags": dict(sorted(st.tags.items())),
+        **_traits_view(st, cfg, at),
     }
+
+
+def _traits_view(st: CustomerState, cfg: ProfileConfig, at: int) -> dict[str, Any]:
+    """``{"traits": {name: value}}`` of every declared trait; nothing if none is declared
+    (the view of a rules file without traits is as it always was)."""
+    declared = cfg.rules.compiled_traits
+    if not declared:
+        return {}
+    return {"traits": {name: st.traits.value(tr, at) for name, tr in declared.items()}}
 
 
 def _product_view(

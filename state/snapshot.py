@@ -16,8 +16,10 @@ t, id, ...)``), then the dumps of counters, purchases, engagement, preferences a
 (each a tuple, see their modules; the windowed counters carry a definition version
 each, :data:`state.counters.VERSIONS`), custom tags (flat), and the rules' verdict and
 cooldowns (:meth:`state.rules.engine.Derived.dump`), the erasure time, the customer
-this id was merged into, and the anonymous ids seen (flat; these three appended later:
-shorter snapshots read as ``None`` and no devices). Maps are
+this id was merged into, the anonymous ids seen (flat), and the declared traits' states
+(:meth:`state.traits.state.TraitStates.dump`: per definition hash, its group keys and
+cells); these four were appended later: shorter snapshots read as ``None``, no devices
+and no trait state. Maps are
 flattened into tuples because a pickled tuple costs less than a dict of tuples: a
 typical customer (60 events over 30 days) takes about 1.2 to 1.6 KB pickled.
 """
@@ -40,6 +42,7 @@ from state.preferences import Preferences
 from state.profile import CustomerState
 from state.purchases import Purchases
 from state.rules.engine import Derived
+from state.traits.state import TraitStates
 from state.windows import RecentTimes
 
 __all__ = [
@@ -90,6 +93,7 @@ def to_snapshot(st: CustomerState) -> tuple[Any, ...]:
         st.erased_at,
         st.merged_into,
         _flat(st.devices),
+        st.traits.dump(),
     )
 
 
@@ -156,6 +160,7 @@ def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:
         erased_at=rest[0] if rest else None,
         merged_into=rest[1] if len(rest) > 1 else None,
         devices=_unflat(rest[2]) if len(rest) > 2 else {},
+        traits=TraitStates.load(rest[3]) if len(rest) > 3 else TraitStates(),
     )
 
 
