@@ -27,7 +27,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdpflow.codec import default_codec
-from cdpflow.kafka_log import LIBRDKAFKA_LOG
 from collector import endpoints
 from collector.auth import KeyRing
 from collector.endpoints import Services
@@ -66,10 +65,7 @@ def create_app(
     """
     metrics = Metrics(metrics_dir)
     if sink is None:
-        # librdkafka's own lines go to the log at debug level, not to the terminal.
-        sink = KafkaSink(
-            settings, on_broker_down=_log_broker_down, overrides={"logger": LIBRDKAFKA_LOG}
-        )
+        sink = KafkaSink(settings, on_broker_down=_log_broker_down)
     services = Services(
         settings=settings,
         keys=KeyRing(settings.write_keys, settings.server_write_keys),

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from cdpflow.kafka_log import LIBRDKAFKA_LOG
 from collector.exceptions import BrokerUnavailable, Overloaded
 from collector.settings import CollectorSettings
 
@@ -67,6 +68,7 @@ def producer_config(settings: CollectorSettings) -> dict[str, Any]:
         # librdkafka's own queue may hold twice what the in-flight gate admits.
         "queue.buffering.max.kbytes": max(1024, 2 * settings.max_in_flight_bytes // 1024),
         "queue.buffering.max.messages": 1_000_000,
+        "logger": LIBRDKAFKA_LOG,  # librdkafka's lines to the log at debug level
     }
 
 

@@ -21,6 +21,8 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import Consumer, TopicPartition
 from fastavro import reader as avro_reader
 
+from cdpflow.kafka_log import kafka_config
+
 __all__ = ["ArchiveSource", "KafkaRangeSource", "Progress"]
 
 Message = KafkaSourceMessage[bytes | None, bytes | None]
@@ -91,8 +93,8 @@ class KafkaRangeSource(FixedPartitionedSource[Message, int]):
 
     def __init__(self, bootstrap: str, topic: str, starts: dict[int, int], ends: dict[int, int],
                  progress: Progress | None = None, batch: int = 1000) -> None:  # fmt: skip
-        self._config = {"bootstrap.servers": bootstrap, "group.id": "cdpflow-replay-unused",
-                        "enable.auto.commit": False}  # fmt: skip
+        self._config = kafka_config(bootstrap, {"group.id": "cdpflow-replay-unused",
+                                                "enable.auto.commit": False})  # fmt: skip
         self._topic = topic
         self._starts, self._ends = starts, ends
         self.progress = progress or Progress()

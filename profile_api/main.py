@@ -78,10 +78,11 @@ def _preflight(settings: ApiSettings) -> None:
     """Fail with one line, before uvicorn starts, if the profiles topic is not there."""
     from confluent_kafka import Consumer
 
+    from cdpflow.kafka_log import kafka_config
     from profile_api.materializer import topic_partitions
 
-    probe = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                      "group.id": "cdpflow-profile-api-preflight"})  # fmt: skip
+    probe = Consumer(kafka_config(settings.bootstrap_servers,
+                                  {"group.id": "cdpflow-profile-api-preflight"}))  # fmt: skip
     try:
         topic_partitions(probe, settings.profiles_topic)
     finally:

@@ -32,6 +32,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from cdpflow.codec import AvroCodec, default_codec
 from cdpflow.errors import CdpflowError, CodecError
+from cdpflow.kafka_log import LIBRDKAFKA_LOG
 from state.store import ProfileChange, ProfileStore, StoredProfile, is_fresher
 from state.store.exceptions import StoreError
 
@@ -85,6 +86,7 @@ class Materializer:
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
+                "logger": LIBRDKAFKA_LOG,  # librdkafka's lines to the log at debug level
                 "group.id": "cdpflow-profile-materializer",  # required; never committed
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
