@@ -165,7 +165,7 @@ class AvroCodec:
         Data written with it decodes into the current schema of the same full name,
         with defaults for fields the old version lacked.
         """
-        parsed = parse_schema(schema)
+        parsed: Any = parse_schema(schema)  # a record: fastavro types it as any schema
         name = parsed["name"]
         if name not in self._current:
             raise UnknownSchemaError(f"no current schema named {name!r} to read it into")
