@@ -328,6 +328,21 @@ def test_corrupted_bytes_get_the_verdict_fastavro_gave(
 
 
 @pytest.mark.parametrize("logical", [False, True], ids=["plain", "logical"])
+@pytest.mark.parametrize("path", HISTORY, ids=lambda p: p.name)
+@settings(max_examples=100, deadline=None, database=None)
+@given(data=st.data())
+def test_corrupted_history_messages_get_the_verdict_fastavro_gave(
+    path: Path, logical: bool, data: st.DataObject
+) -> None:
+    writer = parse_schema(json.loads(path.read_text()))
+    good = CODEC.encode_with(writer, data.draw(valid(writer, writer["__named_schemas"])))
+    cut = data.draw(st.integers(10, len(good)))
+    tail = data.draw(st.binary(max_size=3))
+    for bad in (good[:cut], good[:cut] + tail + good[cut + len(tail) :]):
+        assert decode_outcome(bad, logical) == old_decode(bad, logical)
+
+
+@pytest.mark.parametrize("logical", [False, True], ids=["plain", "logical"])
 @settings(max_examples=200, deadline=None, database=None)
 @given(name=st.sampled_from(RECORDS), body=st.binary(max_size=80))
 def test_random_bodies_get_the_verdict_fastavro_gave(name: str, body: bytes, logical: bool) -> None:
