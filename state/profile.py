@@ -43,7 +43,8 @@ from state.purchases import Purchases
 from state.rules import engine
 from state.rules.engine import Derived
 from state.rules.model import CategoryViews, Rules
-from state.traits.plan import TraitPlan, fold_event
+from state.traits import triggers
+from state.traits.plan import TraitPlan
 from state.traits.state import Trait, TraitStates
 from state.windows import DayBuckets, RecentTimes, day_window
 
@@ -231,11 +232,8 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     if ev.context and ev.context.get("timezone"):
         _set_attr(st, "timezone", ev.context["timezone"], t, cfg)
     plan = trait_plan(cfg.rules)
-    if plan.by_type:
-        folds = plan.for_event(ev)
-        if folds:
-            late_for = fold_event(st.traits, folds, ev, late, st.watermark)
-            refused += [f"trait {name}" for name in late_for]
+    if plan.active:
+        outputs += triggers.fold_traits(st, ev, plan, late, refused)
     if refused:
         outputs.append(_late(ev, cfg, refused))
     outputs += _evaluate(st, cfg, as_of(st), "event", ev)
@@ -422,7 +420,7 @@ def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> i
 @engine.once_per_rules
 def trait_plan(rules: Rules) -> TraitPlan:
     """Which declared traits each event type folds (:mod:`state.traits.plan`)."""
-    return TraitPlan.build(rules.compiled_traits)
+    return TraitPlan.build(rules)
 
 
 @engine.once_per_rules

@@ -25,12 +25,19 @@ from pydantic import (
 
 from state.rules.expressions import Expression, ExpressionError, compile_expression, parse_duration
 from state.rules.facts import FACTS
-from state.traits.model import DEFAULT_BUDGET_BYTES, TRAIT_NAME, TraitDecl
+from state.traits.model import (
+    DEFAULT_BUDGET_BYTES,
+    TRAIT_NAME,
+    TraitDecl,
+    event_names,
+    where_expression,
+)
 from state.traits.state import Trait
 
 __all__ = [
     "DEFAULT_RULES",
     "CategoryViews",
+    "EventTrigger",
     "LifecycleEntered",
     "LifecycleStage",
     "Rules",
@@ -38,6 +45,7 @@ __all__ = [
     "SegmentEntered",
     "TagAdded",
     "TagRule",
+    "TraitCrossed",
     "load_rules",
     "parse_rules",
 ]
@@ -132,9 +140,48 @@ class SegmentEntered(_Trigger):
     segments: list[str]
 
 
+class TraitCrossed(_Trigger):
+    """A declared trait's value (per key, for a grouped trait) reaches ``threshold``:
+    fires when an event folded into the trait takes it from below to at least it."""
+
+    type: Literal["trait_crossed"]
+    trait: str
+    threshold: float
+
+
+class EventTrigger(_Trigger):
+    """An event of type ``event`` (or ``custom:NAME``) whose ``where`` holds."""
+
+    type: Literal["event"]
+    event: list[str]
+    where: Expression | None = None
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _events(cls, value: Any) -> list[str]:
+        return event_names(value)
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _where(cls, value: Any, info: ValidationInfo) -> Expression:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be a non-empty expression string")
+        events = info.data.get("event")
+        if events is None:
+            raise ValueError("needs a valid event")
+        try:
+            return where_expression(value, events)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("where: ")) from None
+
+
 TriggerRule = Annotated[
-    CategoryViews | TagAdded | LifecycleEntered | SegmentEntered, Field(discriminator="type")
+    CategoryViews | TagAdded | LifecycleEntered | SegmentEntered | TraitCrossed | EventTrigger,
+    Field(discriminator="type"),
 ]
+
+#: Trait kinds whose value is a number a threshold can compare with.
+_NUMERIC_KINDS = frozenset({"count", "sum", "min", "max", "avg", "distinct_count"})
 
 
 class Rules(_Strict):
@@ -197,6 +244,16 @@ class Rules(_Strict):
             if isinstance(trig, SegmentEntered):
                 problems += [f"triggers.{name}.segments: no segment named {s!r}"
                              for s in trig.segments if s not in self.segments]  # fmt: skip
+            if isinstance(trig, TraitCrossed):
+                decl = self.traits.get(trig.trait)
+                if decl is None:
+                    known = ", ".join(self.traits) or "none"
+                    problems.append(f"triggers.{name}.trait: no trait named {trig.trait!r} "
+                                    f"(traits: {known})")  # fmt: skip
+                elif decl.kind not in _NUMERIC_KINDS:
+                    problems.append(f"triggers.{name}.trait: {trig.trait!r} is a {decl.kind} "
+                                    "trait; a threshold needs a number "
+                                    f"({', '.join(sorted(_NUMERIC_KINDS))})")  # fmt: skip
         if len(stages) != len(self.lifecycle):
             problems.append("lifecycle: stage names must be unique")
         for name in self.traits:
@@ -273,7 +330,14 @@ def load_rules(path: Path | None = None, budget_bytes: int = DEFAULT_BUDGET_BYTE
     return parse_rules(text, str(path), budget_bytes)
 
 
-_TRIGGER_TYPES = {"category_views", "tag_added", "lifecycle_entered", "segment_entered"}
+_TRIGGER_TYPES = {
+    "category_views",
+    "tag_added",
+    "lifecycle_entered",
+    "segment_entered",
+    "trait_crossed",
+    "event",
+}
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

@@ -30,13 +30,25 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from state.events import DAY_MS
-from state.rules.expressions import ExpressionError, compile_expression, parse_duration
+from state.rules.expressions import (
+    Expression,
+    ExpressionError,
+    compile_expression,
+    parse_duration,
+)
 from state.traits.kinds import KINDS
 from state.traits.paths import EVENT_FIELDS, ValueType, parse_path
 from state.traits.state import Trait
 from state.traits.windows import Days, Exact, Lifetime, Window
 
-__all__ = ["DEFAULT_BUDGET_BYTES", "TRAIT_NAME", "Limits", "TraitDecl"]
+__all__ = [
+    "DEFAULT_BUDGET_BYTES",
+    "TRAIT_NAME",
+    "Limits",
+    "TraitDecl",
+    "event_names",
+    "where_expression",
+]
 
 TRAIT_NAME: Final = r"^[a-z][a-z0-9_]*$"
 DEFAULT_BUDGET_BYTES: Final = 1024 * 1024
@@ -50,6 +62,31 @@ KindName = Literal[
     "count", "sum", "min", "max", "avg", "distinct_count", "unique_list", "first", "last",
     "first_time", "last_time", "most_frequent",
 ]  # fmt: skip
+
+
+def event_names(value: Any) -> list[str]:
+    """An event type, a list of them, or ``custom:NAME``, checked; sorted, unique."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ValueError("must be an event type or a non-empty list of them")
+    for n in names:
+        base, colon, custom = n.partition(":")
+        if base not in EVENT_FIELDS or (colon and (not custom or base != "custom")):
+            known = ", ".join(sorted(EVENT_FIELDS))
+            raise ValueError(f"unknown event type {n!r} (known: {known}, custom:NAME)")
+    return sorted(set(names))
+
+
+def where_expression(source: str, events: list[str]) -> Expression:
+    """A ``where`` over the payload fields of ``events``; never the clock."""
+    fields = frozenset().union(*(EVENT_FIELDS[e.partition(":")[0]] for e in events))
+    try:
+        e = compile_expression(source, fields)
+    except ExpressionError as exc:
+        raise ValueError(f"where: {exc}") from None
+    if e.timers or not e.time_exact:
+        raise ValueError("where: may not read the clock (since)")
+    return e
 
 
 class Limits(BaseModel):
@@ -81,19 +118,7 @@ class TraitDecl(BaseModel):
     @field_validator("event", mode="before")
     @classmethod
     def _events(cls, value: Any) -> list[str]:
-        names = [value] if isinstance(value, str) else value
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise ValueError("must be an event type or a non-empty list of them")
-        for n in names:
-            base, _, custom = n.partition(":")
-            if (
-                base not in EVENT_FIELDS
-                or (custom == "" and ":" in n)
-                or (custom and base != "custom")
-            ):
-                known = ", ".join(sorted(EVENT_FIELDS))
-                raise ValueError(f"unknown event type {n!r} (known: {known}, custom:NAME)")
-        return sorted(set(names))
+        return event_names(value)
 
     @field_validator("window", mode="before")
     @classmethod
@@ -148,12 +173,7 @@ class TraitDecl(BaseModel):
                     f"(fields: {', '.join(sorted(fields))})"
                 )
         if self.where is not None:
-            try:
-                e = compile_expression(self.where, fields)
-            except ExpressionError as exc:
-                raise ValueError(f"where: {exc}") from None
-            if e.timers or not e.time_exact:
-                raise ValueError("where: may not read the clock (since)")
+            where_expression(self.where, self.event)
         return self
 
     @property
@@ -169,10 +189,7 @@ class TraitDecl(BaseModel):
         return hashlib.sha256(orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
     def compile(self, name: str) -> Trait:
-        where = None
-        if self.where is not None:
-            fields = frozenset().union(*(EVENT_FIELDS[e.partition(":")[0]] for e in self.event))
-            where = compile_expression(self.where, fields)
+        where = None if self.where is None else where_expression(self.where, self.event)
         return Trait(
             name=name,
             digest=self.digest(),
