@@ -129,6 +129,12 @@ def test_poison_records_are_dead_lettered_and_the_flow_goes_on(
         "ancient": (event(event_id="a", event_time=0), "event_time_too_old"),
         "missing ids": (event(event_id="m", customer_id=None), "missing_identity"),
         "missing event id": (event(event_id=""), "missing_event_id"),
+        # Within the broker's message limit, but one field over CDPFLOW_MAX_FIELD_BYTES: it
+        # would make the profile (and every output carrying it) unboundedly large.
+        "huge field": (
+            event(event_id="h", payload=("cdp.CustomEvent", {"name": "x" * 500_000})),
+            "field_too_large",
+        ),  # fmt: skip
         "not an event": (
             codec.encode(
                 "cdp.TagChange",
@@ -145,8 +151,8 @@ def test_poison_records_are_dead_lettered_and_the_flow_goes_on(
             "wrong_record_type",
         ),
     }
-    # Huge, but within the broker's message limit: applied like any event.
-    huge = event(event_id="h", payload=("cdp.CustomEvent", {"name": "x" * 500_000}))
+    # Large, but every field within the limit: applied like any event.
+    huge = event(event_id="l", payload=("cdp.CustomEvent", {"name": "x" * 8_000}))
     items = [j(t=1_793_000_000_000 + k, customer="pat") for k in range(3)]
     items = [items[0], *(v for v, _ in poison.values()), huge, items[1], items[2]]
     produce_events(kafka_settings, items)
@@ -155,7 +161,7 @@ def test_poison_records_are_dead_lettered_and_the_flow_goes_on(
     dead = read_topic(kafka_settings, kafka_settings.topics.dead_letters)
     reasons = sorted(r["reason"] for _, r, _ in dead)
     assert reasons == sorted(reason for _, reason in poison.values())
-    # The huge (but valid) event and the good ones after the poison were all applied.
+    # The large (but valid) event and the good ones after the poison were all applied.
     profiles = [
         r
         for n, r, m in read_topic(kafka_settings, kafka_settings.topics.profiles)
