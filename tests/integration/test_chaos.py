@@ -134,7 +134,7 @@ def test_poison_records_are_dead_lettered_and_the_flow_goes_on(
         "huge field": (
             event(event_id="h", payload=("cdp.CustomEvent", {"name": "x" * 500_000})),
             "field_too_large",
-        ),  # fmt: skip
+        ),
         "not an event": (
             codec.encode(
                 "cdp.TagChange",
