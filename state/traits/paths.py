@@ -2,9 +2,11 @@
 
 A path is dot-separated names into the event's payload (``revenue``,
 ``product.price``, ``item.product.category``) or, for the element of an ``each`` array,
-into that element. A custom event's ``properties`` are JSON-encoded strings (the
-``cdp.CustomEvent`` map): a path through them decodes the value first, so
-``properties.topic`` of ``{"topic": "\\"pricing\\""}`` is the string ``pricing``.
+into that element. A custom event's ``properties`` are strings (the ``cdp.CustomEvent`` map),
+JSON-encoded by most producers: a path through them decodes the value first, so
+``properties.topic`` of ``{"topic": "\\"pricing\\""}`` is the string ``pricing`` and
+``{"n": "3"}`` the number 3; text that is not JSON is taken as the string it is (the JSON
+event mapper passes strings through unencoded), as :mod:`state.alias` reads ``previousId``.
 
 :func:`read` returns the value only if it has the declared type — ``string``, ``number``
 (an int or a finite float, never a bool) or ``bool``; otherwise :data:`SKIP`: the event
@@ -19,7 +21,16 @@ from typing import Any, Final, Literal
 
 import orjson
 
-__all__ = ["EVENT_FIELDS", "SKIP", "ValueType", "parse_path", "read", "typed", "walk"]
+__all__ = [
+    "EVENT_FIELDS",
+    "SKIP",
+    "ValueType",
+    "parse_path",
+    "property_value",
+    "read",
+    "typed",
+    "walk",
+]
 
 ValueType = Literal["string", "number", "bool"]
 
@@ -59,18 +70,29 @@ def parse_path(text: str) -> tuple[str, ...]:
 
 def walk(root: Any, path: tuple[str, ...], custom: bool) -> Any:
     """The raw value at ``path`` in ``root`` (``None`` if absent). Under a custom event's
-    ``properties`` each value is JSON text, decoded on the way (undecodable: ``None``)."""
+    ``properties`` each value is decoded on the way (:func:`property_value`)."""
     value = root
     for i, key in enumerate(path):
         if not isinstance(value, Mapping):
             return None
         value = value.get(key)
-        if custom and i == 1 and path[0] == "properties" and isinstance(value, str):
-            try:
-                value = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                return None
+        if custom and i == 1 and path[0] == "properties":
+            value = property_value(value)
     return value
+
+
+def property_value(raw: Any) -> Any:
+    """A custom event's property: its JSON value, or the text itself if not JSON.
+
+    >>> property_value('"pricing"'), property_value("3"), property_value("pricing")
+    ('pricing', 3, 'pricing')
+    """
+    if not isinstance(raw, str):
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
 
 
 def typed(value: Any, kind: ValueType) -> Any:

@@ -24,12 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from state.events import Event
 from state.rules.expressions import Expression
 from state.traits.kinds import Kind
-from state.traits.paths import SKIP, ValueType, read, walk
+from state.traits.paths import SKIP, ValueType, property_value, read, walk
 from state.traits.windows import Window
 
 __all__ = ["SKIPPED", "Trait", "TraitStates", "event_fields"]
@@ -67,16 +65,11 @@ class Trait:
 
 def event_fields(ev: Event) -> Mapping[str, Any]:
     """The names a ``where`` reads: the payload, with a custom event's properties decoded
-    from their JSON text (an undecodable one reads as ``null``)."""
+    (:func:`~state.traits.paths.property_value`)."""
     p = ev.payload
     if ev.event_type != "custom" or not p.get("properties"):
         return p
-    props = {}
-    for k, raw in p["properties"].items():
-        try:
-            props[k] = orjson.loads(raw) if isinstance(raw, str) else None
-        except orjson.JSONDecodeError:
-            props[k] = None
+    props = {k: property_value(raw) for k, raw in p["properties"].items()}
     return {**p, "properties": props}
 
 

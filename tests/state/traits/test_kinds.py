@@ -153,7 +153,7 @@ def test_each_splits_over_items_and_groups() -> None:
     assert SKIPPED["t", "value"] == before + 1
 
 
-@pytest.mark.parametrize("bad", ['"12"', "true", "not json", '{"a": 1}'])
+@pytest.mark.parametrize("bad", ['"12"', "true", "not json", '{"a": 1}', "NaN", "1e999"])
 def test_ill_typed_number_skips_and_counts(bad: str) -> None:
     tr = trait("ill", kind="sum", value="properties.v")
     ev = Event("e", "custom", T0, T0, "c1", payload={"name": "x", "properties": {"v": bad}})
@@ -161,6 +161,12 @@ def test_ill_typed_number_skips_and_counts(bad: str) -> None:
     s = fold_all(tr, [ev])
     assert s.value(tr, T0) == 0.0
     assert SKIPPED["ill", "value"] == before + 1
+
+
+def test_unencoded_property_text_is_a_string() -> None:
+    tr = trait("topics", kind="unique_list", value="properties.v")
+    ev = Event("e", "custom", T0, T0, "c1", payload={"name": "x", "properties": {"v": "api"}})
+    assert fold_all(tr, [ev, custom(1, T0, v="web")]).value(tr, T0) == ["api", "web"]
 
 
 def test_too_long_string_skips() -> None:

@@ -1,0 +1,78 @@
+"""``cdpflow rules test RULES_FILE EVENTS_JSONL``: each declared trait's value after each
+event, computed by the same ``state.apply`` the dataflow runs.
+
+Events are read as ``cdpflow rules test --events`` reads them (one JSON event a line,
+through Avro and back); per event one line (time, customer, type, id), then each of that
+customer's traits, ``*`` marking those the event changed. A late event's dead letter
+(which traits refused it) is printed under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from cdpflow.codec import default_codec
+from cdpflow.errors import ConfigError, EventValidationError
+from cdpflow.json_events import record_from_json
+from cdpflow.settings import Settings
+from flows.decode import event_from_record
+from state import CustomerState, Rejected, Trigger, apply, view
+from state.rules.model import load_rules
+
+__all__ = ["trait_values"]
+
+
+def trait_values(rules_path: Path, events_path: Path, settings: Settings, out: TextIO) -> int:
+    """Print each trait's value after each event of ``events_path``; the exit status.
+
+    Raises :class:`~state.rules.model.RulesError` for a bad rules file and
+    :class:`~cdpflow.errors.ConfigError` for an unreadable or invalid events file (the
+    line named)."""
+    rules = load_rules(rules_path)
+    cfg = replace(settings.profile, rules=rules)
+    codec = default_codec()
+    try:
+        lines = events_path.read_bytes().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{events_path}: cannot read: {exc.strerror}") from None
+    w = out.write
+    if not rules.traits:
+        w(f"{rules_path}: declares no traits\n")
+    states: dict[str, CustomerState] = {}
+    before: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = record_from_json(orjson.loads(line), codec)
+        except (orjson.JSONDecodeError, EventValidationError) as exc:
+            raise ConfigError(f"{events_path}:{n}: {exc}") from None
+        _, decoded = codec.decode(codec.encode("cdp.Event", record), logical=False)
+        ev = event_from_record(decoded)
+        st = states.setdefault(ev.key, CustomerState(ev.key))
+        outputs = apply(st, ev, cfg)
+        kind = ev.event_type
+        if kind == "custom":
+            kind = f"custom:{ev.payload.get('name')}"
+        w(f"{_when(ev.event_time)}  {ev.key}  {kind}  {ev.event_id}\n")
+        now = view(st, cfg).get("traits", {})
+        was = before.get(ev.key, {})
+        for name, value in now.items():
+            mark = "*" if name not in was or was[name] != value else " "
+            w(f"  {mark} {name} = {orjson.dumps(value).decode()}\n")
+        before[ev.key] = now
+        for o in outputs:
+            if isinstance(o, Rejected):
+                w(f"    dead letter {o.reason}: {o.error}\n")
+            elif isinstance(o, Trigger):
+                w(f"    TRIGGER {o.rule} {orjson.dumps(o.attributes).decode()}\n")
+    return 0
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")

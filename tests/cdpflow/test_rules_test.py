@@ -1,0 +1,82 @@
+"""``cdpflow rules test``'s trait table (cdpflow.rules_test.trait_values)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+import pytest
+
+from cdpflow.errors import ConfigError
+from cdpflow.rules_test import trait_values
+from cdpflow.settings import Settings
+from state.rules.model import DEFAULT_RULES
+
+RULES = (
+    DEFAULT_RULES.read_text()
+    + """
+[traits.webinar_topics]
+kind = "unique_list"
+event = "custom:webinar_attended"
+value = "properties.topic"
+
+[traits.views_24h]
+kind = "count"
+event = "product_viewed"
+by = "product.category"
+window = "24h"
+"""
+)
+
+
+def _events(tmp_path: Path, *events: dict[str, object]) -> Path:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    return path
+
+
+def test_each_traits_value_after_each_event(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    events = _events(
+        tmp_path,
+        {"event_id": "1", "type": "product_viewed", "customer_id": "c-1",
+         "timestamp": "2026-11-02T10:00:00Z",
+         "payload": {"product": {"product_id": "s1", "category": "shoes"}}},
+        {"event_id": "2", "type": "custom", "customer_id": "c-1",
+         "timestamp": "2026-11-02T11:00:00Z",
+         "payload": {"name": "webinar_attended", "properties": {"topic": "pricing"}}},
+        {"event_id": "3", "type": "product_viewed", "customer_id": "c-1",
+         "timestamp": "2026-11-02T08:00:00Z",
+         "payload": {"product": {"product_id": "s2", "category": "shoes"}}},
+    )  # fmt: skip
+    out = io.StringIO()
+    assert trait_values(rules, events, Settings(), out) == 0
+    assert out.getvalue().splitlines() == [
+        "2026-11-02 10:00:00  c-1  product_viewed  1",
+        "  * webinar_topics = []",
+        '  * views_24h = {"shoes":1}',
+        "2026-11-02 11:00:00  c-1  custom:webinar_attended  2",
+        '  * webinar_topics = ["pricing"]',
+        '    views_24h = {"shoes":1}',
+        "2026-11-02 08:00:00  c-1  product_viewed  3",
+        '    webinar_topics = ["pricing"]',
+        '    views_24h = {"shoes":1}',
+        "    dead letter late_event: more than 3600000 ms behind the customer's newest "
+        "event: lifetime aggregates updated, not counted in active days, category views, "
+        "product views, trait views_24h",
+    ]
+
+
+def test_a_bad_line_is_named(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event_id": "1", "type": "nope", "timestamp": 0}\n')
+    with pytest.raises(ConfigError, match=r"events.jsonl:1: "):
+        trait_values(DEFAULT_RULES, events, Settings(), io.StringIO())
+
+
+def test_rules_without_traits_say_so(tmp_path: Path) -> None:
+    out = io.StringIO()
+    assert trait_values(DEFAULT_RULES, _events(tmp_path), Settings(), out) == 0
+    assert out.getvalue() == f"{DEFAULT_RULES}: declares no traits\n"
