@@ -2,14 +2,20 @@
 
 fastavro's ``schemaless_reader`` parses the writer schema again on every call (fastavro
 issue #444): for a ``cdp.Event`` with its ten-branch payload union that is most of the
-~23 µs a message took. :func:`compile_reader` writes, once, the Python source of one
-function per record (as :mod:`cdpflow.avro_writer` does for writing) with each field's
-decoding inlined; ``compile_reader(schema).source`` shows the code.
+~23 µs a message took. :func:`compile_reader` writes, once, the Python source of a
+function reading the schema (as :mod:`cdpflow.avro_writer` does for writing) with every
+field, nested record and union branch inlined (a record that contains itself gets a
+function of its own); ``compile_reader(schema).source`` shows the code.
 
 What it returns is what ``fastavro.schemaless_reader(fo, writer, reader)`` returns for the
 same bytes: the same dicts (fields in the same order, defaults for fields the writer
 lacks), logical ``timestamp-millis`` as aware UTC datetimes and ``date`` as dates when the
 *writer* schema says so (as fastavro does), or plain ints with ``logical=False``.
+Schema resolution is fastavro's, worked out once: the reader branch and type of each
+writer type come from fastavro's own ``match_schemas``/``match_types``; fields the reader
+lacks are skipped, fields the writer lacks take the reader's default (a copy per record),
+enum symbols the reader lacks its default, and ``int``/``long``/``string``/``bytes`` are
+promoted as fastavro promotes them.
 
 It is stricter than fastavro, never more lenient: bytes fastavro reads by a quirk (a
 boolean byte other than 0 or 1, an ``int`` beyond 32 bits, a varint beyond 64 bits, a
