@@ -80,6 +80,9 @@ class Settings:
             dead_letters=r.text("CDPFLOW_TOPIC_DLQ", d.topics.dead_letters),
             identities=r.text("CDPFLOW_TOPIC_IDENTITIES", d.topics.identities),
         )
+        gc_tuning = r.text("CDPFLOW_GC_TUNING", "1")
+        if gc_tuning not in ("0", "1"):
+            raise ConfigError(f"CDPFLOW_GC_TUNING must be 0 or 1, got {gc_tuning!r}")
         start = r.text("CDPFLOW_START_FROM", d.start_from)
         if start not in ("earliest", "latest"):
             raise ConfigError(f"CDPFLOW_START_FROM must be 'earliest' or 'latest', got {start!r}")

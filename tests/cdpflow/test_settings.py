@@ -195,3 +195,10 @@ def test_rules_file_is_read_and_validated(tmp_path: Path) -> None:
 
 def test_default_rules_without_a_rules_file() -> None:
     assert "frequent_buyer" in Settings.from_env({}).profile.rules.tags
+
+
+@pytest.mark.parametrize("value", ["2", "yes", "-1"])
+def test_gc_tuning_is_0_or_1(value: str) -> None:
+    with pytest.raises(ConfigError, match=f"^CDPFLOW_GC_TUNING must be 0 or 1, got '{value}'$"):
+        Settings.from_env({"CDPFLOW_GC_TUNING": value})
+    assert Settings.from_env({"CDPFLOW_GC_TUNING": "0"}) == Settings()
