@@ -232,8 +232,10 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     if ev.context and ev.context.get("timezone"):
         _set_attr(st, "timezone", ev.context["timezone"], t, cfg)
     plan = trait_plan(cfg.rules)
-    if plan.active:
-        outputs += triggers.fold_traits(st, ev, plan, late, refused)
+    if plan.active:  # an event no trait or event trigger lists costs two lookups
+        folds = plan.for_event(ev)
+        if folds or plan.event_triggers:
+            outputs += triggers.fold_traits(st, ev, plan, folds, late, refused)
     if refused:
         outputs.append(_late(ev, cfg, refused))
     outputs += _evaluate(st, cfg, as_of(st), "event", ev)

@@ -34,15 +34,17 @@ __all__ = ["fold_traits"]
 
 
 def fold_traits(
-    st: CustomerState, ev: Event, plan: TraitPlan, late: bool, refused: list[str]
+    st: CustomerState,
+    ev: Event,
+    plan: TraitPlan,
+    folds: tuple[Trait, ...],
+    late: bool,
+    refused: list[str],
 ) -> list[Output]:
-    """Fold ``ev`` into the traits ``plan`` lists for it (appending to ``refused`` those
-    too late for it) and return the generic triggers it fires."""
-    from state.profile import as_of  # the profile imports this module
-
-    folds = plan.for_event(ev)
+    """Fold ``ev`` into ``folds``, the traits ``plan`` lists for it (appending to
+    ``refused`` those too late for it), and return the generic triggers it fires."""
     fire = not late and st.customer_id is not None and not st.unsubscribed
-    at = as_of(st)
+    at = max(st.watermark, st.clock)  # state.profile.as_of
     watched: list[tuple[str, Any, Trait, Any]] = []
     if fire and plan.crossings:
         for tr in folds:

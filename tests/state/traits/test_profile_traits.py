@@ -275,3 +275,34 @@ def test_any_order_within_the_lateness_with_duplicates_gives_the_same_traits(
         out = apply(b, ev, CFG)
         assert not [o for o in out if isinstance(o, Rejected)]
     assert view(a, CFG)["traits"] == view(b, CFG)["traits"]
+
+
+def test_portable_snapshots_carry_traits() -> None:
+    """A merge handover sends the snapshot as JSON (state.snapshot.to_portable)."""
+    from state.snapshot import from_portable, to_portable
+
+    st_ = CustomerState("c-1")
+    for i, cat in enumerate(["shoes", "hats", "shoes"]):
+        apply(st_, view_(t=T0 + i * H, category=cat), CFG)
+    apply(st_, order(T0 + 3 * H, 80.5), CFG)
+    apply(st_, webinar(T0 + 4 * H, "pricing", 30), CFG)
+    apply(st_, Event("k", "checkout_started", T0 + 5 * H, T0 + 5 * H, "c-1"), CFG)
+    back = from_snapshot(from_portable(to_portable(to_snapshot(st_))))
+    assert view(back, CFG) == view(st_, CFG)
+    assert view(back, CFG)["traits"]["last_checkout"] == T0 + 5 * H
+
+
+def test_idle_compaction_keeps_trait_values_and_drops_expired_entries() -> None:
+    from state.profile import compact_idle
+
+    st_ = CustomerState("c-1")
+    apply(st_, view_(t=T0, category="shoes"), CFG)
+    apply(st_, order(T0 + H, 80.0), CFG)
+    now = T0 + CFG.idle_ttl_ms + 2 * H
+    expected = view(st_, CFG, at=now)["traits"]
+    assert compact_idle(st_, now, CFG)
+    assert view(st_, CFG)["traits"] == expected
+    assert expected["category_views_24h_t"] == {}
+    assert expected["revenue_180d_t"] == 80.0
+    grouped = RULES.compiled_traits["category_views_24h_t"]
+    assert st_.traits.live.get(grouped.digest, {}) == {}
