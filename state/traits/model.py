@@ -220,10 +220,14 @@ class TraitDecl(BaseModel):
             value = 0  # the entry holds True, a shared constant
         else:
             value = _NUMBER if self.value_type != "string" else 49 + lim.value_chars
-        if kind.bounded_by_values:
+        if kind.bounded_by_values:  # a dict of values
             acc = _ENTRY + lim.values * (_ENTRY + value + _NUMBER)
-        else:
-            acc = _TUPLE + 2 * (value + _NUMBER)
+        elif self.kind in ("count", "sum", "first_time", "last_time"):
+            acc = _NUMBER
+        elif self.kind in ("min", "max"):
+            acc = value
+        else:  # avg, first, last: a pair
+            acc = _TUPLE + value + _NUMBER
         if self.window is None:
             cell = acc
         elif self.granularity == "day":
