@@ -235,7 +235,7 @@ def apply(st: CustomerState, ev: Event, cfg: ProfileConfig) -> list[Output]:
     if plan.active:  # an event no trait or event trigger lists costs two lookups
         folds = plan.for_event(ev)
         if folds or plan.event_triggers:
-            outputs += triggers.fold_traits(st, ev, plan, folds, late, refused)
+            outputs += triggers.fold_traits(st, ev, cfg.rules, plan, folds, late, refused)
     if refused:
         outputs.append(_late(ev, cfg, refused))
     outputs += _evaluate(st, cfg, as_of(st), "event", ev)
@@ -852,7 +852,9 @@ def _category_view(
             profile=excerpt(st),
             category=category,
             product_ids=tuple(pid for _, pid in st.viewed_products.get(category, ())),
-            attributes={"views": str(times.count_in(anchor, trig.window, last))},
+            attributes={"views": str(times.count_in(anchor, trig.window, last)),
+                        **(triggers.carried(st, cfg.rules, trig.traits, anchor)
+                           if trig.traits else {})},
         ))  # fmt: skip
     return out
 

@@ -403,8 +403,16 @@ def _triggers(
             if not cooled_down(st, name, trig.cooldown, at):
                 continue
             st.derived.last_fired[name] = at
+            if trig.traits:
+                attrs = {**attrs, **_carried(st, rules, trig.traits, at)}
             out.append(_trigger(name, customer_id, subject, attrs, facts, at, st))
     return out
+
+
+def _carried(st: CustomerState, rules: Rules, names: list[str], at: int) -> dict[str, str]:
+    from state.traits.triggers import carried  # it imports this module
+
+    return carried(st, rules, names, at)
 
 
 def cooled_down(st: CustomerState, rule: str, cooldown: int, at: int) -> bool:

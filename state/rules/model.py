@@ -111,6 +111,9 @@ class Segment(_Strict):
 class _Trigger(_Strict):
     cooldown: int = 0
     """At most one trigger of this rule per customer (and scope) within this time."""
+    traits: list[str] = []
+    """Declared traits whose values the trigger carries (``attributes["trait.NAME"]``,
+    JSON), for the email's template."""
 
     _cooldown = field_validator("cooldown", mode="before")(_duration)
 
@@ -237,6 +240,9 @@ class Rules(_Strict):
         problems = []
         stages = {s.name for s in self.lifecycle}
         for name, trig in self.triggers.items():
+            problems += [f"triggers.{name}.traits: no trait named {t!r} "
+                         f"(traits: {', '.join(self.traits) or 'none'})"
+                         for t in trig.traits if t not in self.traits]  # fmt: skip
             if isinstance(trig, TagAdded) and trig.tag not in self.tags:
                 problems.append(f"triggers.{name}.tag: no tag rule named {trig.tag!r}")
             if isinstance(trig, LifecycleEntered) and trig.stage not in stages:

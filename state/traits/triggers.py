@@ -21,21 +21,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from state.events import Event
 from state.outputs import Output, Trigger, stable_id
 from state.rules import engine
+from state.rules.model import Rules
 from state.traits.plan import TraitPlan, fold_event
 from state.traits.state import Trait, event_fields
 
 if TYPE_CHECKING:
     from state.profile import CustomerState
 
-__all__ = ["fold_traits"]
+__all__ = ["carried", "fold_traits"]
+
+
+def carried(st: CustomerState, rules: Rules, names: list[str], at: int) -> dict[str, str]:
+    """``{"trait.NAME": value as JSON}`` of the traits a trigger rule names, read at the
+    trigger's moment ``at``."""
+    traits = rules.compiled_traits
+    return {
+        f"trait.{name}": orjson.dumps(st.traits.value(traits[name], at)).decode()
+        for name in names
+        if name in traits
+    }
 
 
 def fold_traits(
     st: CustomerState,
     ev: Event,
+    rules: Rules,
     plan: TraitPlan,
     folds: tuple[Trait, ...],
     late: bool,
@@ -62,7 +77,10 @@ def fold_traits(
         for key, value in _crossed(before, after, trig.threshold, tr.by is not None):
             if engine.cooled_down(st, rule, trig.cooldown, ev.event_time):
                 st.derived.last_fired[rule] = ev.event_time
-                out.append(_crossing(st, rule, tr, key, value, trig.threshold, ev.event_time))
+                trigger = _crossing(st, rule, tr, key, value, trig.threshold, ev.event_time)
+                if trig.traits:
+                    trigger.attributes.update(carried(st, rules, trig.traits, ev.event_time))
+                out.append(trigger)
     found = plan.triggers_for(ev) if plan.event_triggers else ()
     fields: Any = None
     for rule, etrig in found:
@@ -73,7 +91,10 @@ def fold_traits(
                 continue
         if engine.cooled_down(st, rule, etrig.cooldown, ev.event_time):
             st.derived.last_fired[rule] = ev.event_time
-            out.append(_on_event(st, rule, ev))
+            trigger = _on_event(st, rule, ev)
+            if etrig.traits:
+                trigger.attributes.update(carried(st, rules, etrig.traits, ev.event_time))
+            out.append(trigger)
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from state import CustomerState, Event, ProfileConfig, apply
+from state import CustomerState, Event, ProfileConfig, advance, apply
 from state.outputs import Trigger
 from state.rules.model import DEFAULT_RULES, RulesError, parse_rules
 from tests.conftest import T0, H
@@ -152,3 +152,45 @@ def test_generic_trigger_errors_name_the_field(trigger: str, message: str) -> No
     with pytest.raises(RulesError) as info:
         parse_rules(text, "r.toml")
     assert any(line.startswith(message) for line in str(info.value).splitlines()), info.value
+
+
+def test_triggers_carry_the_traits_they_name() -> None:
+    rules = parse_rules(DEFAULT_RULES.read_text().replace(
+        'tag = "abandoned_cart"\n', 'tag = "abandoned_cart"\ntraits = ["favourite"]\n'
+    ).replace('window = "24h"\ncooldown = "72h"\n',
+              'window = "24h"\ncooldown = "72h"\ntraits = ["favourite", "spend"]\n') + """
+[traits.favourite]
+kind = "most_frequent"
+event = "product_viewed"
+value = "product.category"
+
+[traits.spend]
+kind = "sum"
+event = "order_completed"
+value = "revenue"
+
+[triggers.big_order]
+type = "event"
+event = "order_completed"
+where = "revenue >= 200"
+traits = ["favourite"]
+""")  # fmt: skip
+    cfg = ProfileConfig(rules=rules)
+    st = CustomerState("c-1")
+    out: list[Any] = []
+    for i in range(3):
+        out += apply(st, view_(T0 + i * H, "shoes", n=i), cfg)
+    out += apply(st, order(T0 + 4 * H, 300.0), cfg)
+    item = {"product": {"product_id": "p", "price": 5.0}, "quantity": 1}
+    cart = Event("c", "cart_item_added", T0 + 5 * H, T0 + 5 * H, "c-1", payload={"item": item})
+    out += apply(st, cart, cfg)
+    out += advance(st, cfg, T0 + 7 * H)
+    by_rule = {o.rule: o.attributes for o in out if isinstance(o, Trigger)}
+    assert by_rule["category_interest"] == {"views": "3", "trait.favourite": '"shoes"',
+                                            "trait.spend": "0.0"}  # fmt: skip
+    assert by_rule["big_order"] == {"event": "order_completed", "trait.favourite": '"shoes"'}
+    assert by_rule["abandoned_cart"] == {"tag": "abandoned_cart", "trait.favourite": '"shoes"'}
+    tag = 'tag = "abandoned_cart"\n'
+    text = DEFAULT_RULES.read_text().replace(tag, tag + 'traits = ["nope"]\n')
+    with pytest.raises(RulesError, match=r"triggers.abandoned_cart.traits: no trait named 'nope'"):
+        parse_rules(text)
