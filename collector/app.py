@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdpflow.codec import default_codec
-from collector import endpoints
+from collector import endpoints, unsubscribe
 from collector.auth import KeyRing
 from collector.endpoints import Services
 from collector.exceptions import CollectorError
@@ -110,6 +110,11 @@ def create_app(
             for kind in ("track", "identify", "page", "screen", "group", "alias")
         ),
         Route("/v1/webhooks/{source}", endpoints.webhook, methods=["POST"]),
+        *(  # one-click unsubscribe links of the mailer's emails (collector/unsubscribe.py)
+            [Route("/v1/unsubscribe", unsubscribe.unsubscribe, methods=["GET", "POST"])]
+            if settings.unsubscribe_secrets
+            else []
+        ),
         Route("/healthz", endpoints.healthz),
         Route("/readyz", endpoints.readyz),
         Route("/metrics", endpoints.metrics),

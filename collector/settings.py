@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from cdpflow.errors import ConfigError
 from cdpflow.secrets import Secret, secrets_from_env
 from cdpflow.settings import Settings, Topics, env_int
+from mailer.unsubscribe import secrets_from_settings
 
 __all__ = ["CollectorSettings"]
 
@@ -79,6 +80,9 @@ class CollectorSettings:
     #: (``collector/fastpath.py``); False: all in Python, the reference (a switch for
     #: operators who suspect the compiled code).
     fast_path: bool = True
+    #: ``CDPFLOW_UNSUBSCRIBE_SECRET``: verifies the mailer's one-click unsubscribe tokens
+    #: (two during a rotation); ``()``: ``/v1/unsubscribe`` is not routed.
+    unsubscribe_secrets: tuple[Secret, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CollectorSettings:
@@ -135,6 +139,7 @@ class CollectorSettings:
             rate_limit_per_s=rate,
             rate_burst=env_int(e, "CDPFLOW_COLLECTOR_RATE_BURST", 4 * rate or d.rate_burst),
             fast_path=bool(env_int(e, "CDPFLOW_COLLECTOR_FAST_PATH", 1, lower=0, upper=1)),
+            unsubscribe_secrets=secrets_from_settings(e),
         )
 
 

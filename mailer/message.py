@@ -3,17 +3,27 @@
 Every header value is checked or cleaned here once more, whatever the caller did: the
 recipient must be one valid address (:func:`~mailer.addresses.recipient`), the subject
 and the sender's name are reduced to one safe line (:func:`~mailer.addresses.header_text`).
+
+A marketing email carries ``List-Unsubscribe`` (its one-click URL, and a ``mailto:`` when
+configured) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058). Header
+lines may run to RFC 5322's 998 characters, so a long unsubscribe URL stays one token
+(the default 78 would turn it into encoded words no mail client follows).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
 from mailer.addresses import header_text, recipient
 
-__all__ = ["OutgoingEmail", "to_mime"]
+__all__ = ["ONE_CLICK", "OutgoingEmail", "to_mime"]
+
+#: The ``List-Unsubscribe-Post`` value of RFC 8058.
+ONE_CLICK = "List-Unsubscribe=One-Click"
+_POLICY = policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +38,8 @@ class OutgoingEmail:
     subject: str = field(repr=False)
     text: str = field(repr=False)
     html: str = field(repr=False)
+    #: The ``List-Unsubscribe`` value (``<https://...>[, <mailto:...>]``); ``None``: none.
+    list_unsubscribe: str | None = field(default=None, repr=False)
 
 
 def to_mime(email: OutgoingEmail, sender_name: str, sent_at_s: float) -> EmailMessage:
@@ -36,7 +48,7 @@ def to_mime(email: OutgoingEmail, sender_name: str, sent_at_s: float) -> EmailMe
 
     Raises :class:`~mailer.addresses.InvalidRecipient` for a recipient that is not one
     valid address."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = formataddr((header_text(sender_name), recipient(email.sender, "sender")))
     msg["To"] = recipient(email.to, "to")
     msg["Subject"] = header_text(email.subject)
@@ -45,6 +57,9 @@ def to_mime(email: OutgoingEmail, sender_name: str, sent_at_s: float) -> EmailMe
     msg["Message-ID"] = f"<{email.trigger_id}@{domain}>"
     msg["X-Cdpflow-Trigger"] = email.trigger_id
     msg["Auto-Submitted"] = "auto-generated"
+    if email.list_unsubscribe:
+        msg["List-Unsubscribe"] = header_text(email.list_unsubscribe, 990)
+        msg["List-Unsubscribe-Post"] = ONE_CLICK
     msg.set_content(email.text)
     msg.add_alternative(email.html, subtype="html")
     return msg

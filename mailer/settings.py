@@ -18,9 +18,12 @@ from cdpflow.secrets import Secret
 from cdpflow.settings import Settings
 from mailer.addresses import InvalidRecipient, recipient
 from mailer.delivery import Backoff
+from mailer.links import DAY_S, LinkConfig, check_pattern
 from mailer.policy import DAY_MS, PolicyConfig
 from mailer.quiet_hours import QuietHours
 from mailer.smtp import SmtpConfig
+from mailer.templates import TEMPLATE_NAME
+from mailer.unsubscribe import SECRET_VARIABLE, secrets_from_settings
 
 __all__ = ["MailerSettings", "WebhookConfig"]
 
@@ -54,6 +57,10 @@ class MailerSettings:
     profile_wait_ms: int = 5_000
     dedupe_ttl_ms: int = 30 * DAY_MS
     templates_dir: Path | None = None
+    #: Shop links and one-click unsubscribe (:mod:`mailer.links`).
+    links: LinkConfig = field(default_factory=LinkConfig)
+    #: The template of a trigger whose rule has none (e.g. ``generic``); ``None``: skip it.
+    fallback_template: str | None = None
     #: ``/metrics`` (Prometheus) on this port; ``None``: not served.
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
@@ -105,6 +112,9 @@ class MailerSettings:
         templates = r.text("CDPFLOW_MAILER_TEMPLATES_DIR", "")
         if templates and not Path(templates).is_dir():
             raise ConfigError("CDPFLOW_MAILER_TEMPLATES_DIR is not a directory")
+        fallback = r.text("CDPFLOW_MAILER_FALLBACK_TEMPLATE", "") or None
+        if fallback is not None and not TEMPLATE_NAME.fullmatch(fallback):
+            raise ConfigError("CDPFLOW_MAILER_FALLBACK_TEMPLATE must be a template name [a-z0-9_]")
         return cls(
             bootstrap_servers=shared.bootstrap_servers,
             triggers_topic=shared.topics.triggers,
@@ -131,9 +141,36 @@ class MailerSettings:
             profile_wait_ms=int(r.number("CDPFLOW_MAILER_PROFILE_WAIT_MS", 5000, 0, 600_000)),
             dedupe_ttl_ms=int(r.number("CDPFLOW_MAILER_DEDUPE_TTL_MS", 30 * DAY_MS, 1, 1e13)),
             templates_dir=Path(templates) if templates else None,
+            links=_links(e, r),
+            fallback_template=fallback,
             metrics_port=int(r.number("CDPFLOW_MAILER_METRICS_PORT", 0, 0, 65535)) or None,
             metrics_host=r.text("CDPFLOW_MAILER_METRICS_HOST", d.metrics_host),
         )
+
+
+def _links(e: Mapping[str, str], r: _Reader) -> LinkConfig:
+    """``CDPFLOW_MAILER_*_URL`` patterns and the unsubscribe settings."""
+    urls: dict[str, str | None] = {}
+    for attr, fields in (("shop_url", ()), ("product_url", ("product_id",)),
+                         ("category_url", ("category",)), ("cart_url", ()),
+                         ("unsubscribe_url", ())):  # fmt: skip
+        name = f"CDPFLOW_MAILER_{attr.upper()}"
+        raw = r.text(name, "")
+        urls[attr] = check_pattern(name, raw, fields) if raw else None
+    secrets = secrets_from_settings(e)
+    if urls["unsubscribe_url"] is not None and not secrets:
+        raise ConfigError(
+            f"CDPFLOW_MAILER_UNSUBSCRIBE_URL needs {SECRET_VARIABLE} (at least 32 characters)"
+        )
+    mailto = r.text("CDPFLOW_MAILER_UNSUBSCRIBE_MAILTO", "") or None
+    if mailto is not None:
+        try:
+            mailto = recipient(mailto, "CDPFLOW_MAILER_UNSUBSCRIBE_MAILTO")
+        except InvalidRecipient as exc:
+            raise ConfigError(f"{exc} (must be one email address)") from None
+    days = int(r.number("CDPFLOW_MAILER_UNSUBSCRIBE_DAYS", 60, 1, 3650))
+    return LinkConfig(**urls, unsubscribe_mailto=mailto, secrets=secrets,
+                      token_ttl_s=days * DAY_S)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

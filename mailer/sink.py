@@ -2,11 +2,12 @@
 topic and returns once its outcome is durable; the caller may then commit its offset.
 
 Per ``cdp.Trigger``: dedupe on ``trigger_id`` (the idempotency key) → template for the
-rule → the customer's profile → :func:`~mailer.policy.decide` → skip, defer (quiet hours)
-or render and deliver with retries → record the outcome; what cannot be delivered or
-rendered, and a recipient that is not one valid address, goes to the dead-letter topic
-first. ``TagChange`` records are ignored. Deferred triggers come back through
-:meth:`TriggerMailer.run_due`.
+rule (else the fallback template, when configured) → the customer's profile →
+:func:`~mailer.policy.decide` → skip, defer (quiet hours) or render (with a signed
+one-click unsubscribe link, :mod:`mailer.links`) and deliver with retries → record the
+outcome; what cannot be delivered or rendered, and a recipient that is not one valid
+address, goes to the dead-letter topic first. ``TagChange`` records are ignored.
+Deferred triggers come back through :meth:`TriggerMailer.run_due`.
 
 The failure boundary: any other exception while handling one trigger (or one deferred
 trigger) makes it a ``processing_error`` dead letter naming the stage and the exception
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cdpflow.codec import AvroCodec
@@ -33,6 +34,7 @@ from mailer.delivery import Backoff, Delivery, deliver_with_retries
 from mailer.exceptions import TemplateError, Unavailable
 from mailer.failures import PROCESSING_ERROR, describe
 from mailer.ledger import Deferred, Ledger, Outcome
+from mailer.links import LinkConfig
 from mailer.message import OutgoingEmail
 from mailer.metrics import MailerMetrics
 from mailer.policy import Defer, PolicyConfig, Refuse, Skip, decide
@@ -83,6 +85,9 @@ class MailerConfig:
     policy: PolicyConfig
     backoff: Backoff
     profile_wait_ms: int = 5_000
+    links: LinkConfig = field(default_factory=LinkConfig)
+    #: The template of a rule that has none of its own; ``None``: such triggers are skipped.
+    fallback_template: str | None = None
 
 
 class TriggerMailer:
@@ -188,6 +193,8 @@ class TriggerMailer:
         at.stage = "template"
         template = template_for(trigger)
         if template is None or not self._renderer.has(template):
+            template = self._cfg.fallback_template
+        if template is None or not self._renderer.has(template):
             return self._record(trigger_id, "skipped", "no_template", deferred)
         at.stage = "profile"
         profile = self._profile(trigger["customer_id"], int(trigger["emitted_at"]))
@@ -210,10 +217,12 @@ class TriggerMailer:
             self._ledger.defer(item, Outcome("deferred", "quiet_hours", now), replaces=deferred)
             return Result("deferred", "quiet_hours", trigger_id)
         at.stage = "render"
+        links = self._cfg.links
+        unsubscribe = links.unsubscribe(trigger["customer_id"], trigger_id, now / 1000)
+        context = context_for(trigger, profile, self._cfg.shop_name, links,
+                              unsubscribe.url if unsubscribe else None)  # fmt: skip
         try:
-            rendered = self._renderer.render(
-                template, context_for(trigger, profile, self._cfg.shop_name)
-            )
+            rendered = self._renderer.render(template, context)
         except TemplateError as exc:
             self._dead_letter(msg, trigger_id, exc.reason, str(exc), type(exc).__name__)
             return self._record(trigger_id, "dead_lettered", exc.reason, deferred)
@@ -227,6 +236,7 @@ class TriggerMailer:
             subject=header_text(rendered.subject),
             text=rendered.text,
             html=rendered.html,
+            list_unsubscribe=unsubscribe.header if unsubscribe else None,
         )
         at.stage = "deliver"
         gave_up = deliver_with_retries(self._delivery, email, self._cfg.backoff, self._sleep)

@@ -6,11 +6,18 @@ time): ``<name>.subject.j2``, ``<name>.txt.j2`` and ``<name>.html.j2`` (autoesca
 Undefined names are errors (``StrictUndefined``), so a typo fails the template's test
 instead of sending an email with a hole in it.
 
-Context: ``first_name`` (may be ``None``), ``rule``, ``category``, ``products``
-(``[{product_id}]``, the viewed products, newest last), ``items`` (cart lines:
-``product_id``, ``name``, ``category``, ``price``, ``currency``, ``quantity``),
-``amount``, ``currency``, ``attributes`` (the trigger's attributes, JSON-decoded),
-``shop_name``; filter ``money`` (``{{ 12.5 | money("EUR") }}`` → ``12.50 EUR``).
+Context: ``first_name`` (may be ``None``), ``rule``, ``category`` and ``category_url``,
+``products`` (the viewed products, newest last: ``product_id``, ``name``, ``label``,
+``url``), ``items`` (cart lines: ``product_id``, ``name``, ``label`` (the name, else the
+id), ``category``, ``price``, ``currency``, ``quantity``, ``line_total``, ``url``),
+``amount``, ``currency`` (the trigger's, else the one all lines share), ``attributes``
+(the trigger's attributes, JSON-decoded), ``shop_name``, ``shop_url``, ``cart_url``,
+``unsubscribe_url`` (each link ``None`` when not configured; shop links carry UTM
+parameters naming the rule, :mod:`mailer.links`); filter ``money``
+(``{{ 12.5 | money("EUR") }}`` → ``12.50 EUR``).
+
+The shipped HTML is email-safe: tables and inline styles, no external CSS, scripts,
+images or tracking pixels; the text part says the same things.
 """
 
 from __future__ import annotations
@@ -25,12 +32,13 @@ import jinja2
 import orjson
 
 from mailer.exceptions import TemplateError
+from mailer.links import LinkConfig
 from state.store import StoredProfile
 
-__all__ = ["TEMPLATE_DIR", "Rendered", "Renderer", "context_for", "template_for"]
+__all__ = ["TEMPLATE_DIR", "TEMPLATE_NAME", "Rendered", "Renderer", "context_for", "template_for"]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-_NAME = re.compile(r"[a-z0-9_]{1,64}")
+TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,64}")
 
 
 def template_for(trigger: Mapping[str, Any]) -> str | None:
@@ -53,7 +61,7 @@ def template_for(trigger: Mapping[str, Any]) -> str | None:
     if rule == "lifecycle_change":
         to = _decoded(trigger.get("attributes") or {}).get("to")
         return "win_back" if to == "lapsed" else None
-    return rule if _NAME.fullmatch(rule) else None
+    return rule if TEMPLATE_NAME.fullmatch(rule) else None
 
 
 def _decoded(attributes: Mapping[str, str]) -> dict[str, Any]:
@@ -68,34 +76,72 @@ def _decoded(attributes: Mapping[str, str]) -> dict[str, Any]:
 
 
 def context_for(
-    trigger: Mapping[str, Any], profile: StoredProfile | None, shop_name: str
+    trigger: Mapping[str, Any],
+    profile: StoredProfile | None,
+    shop_name: str,
+    links: LinkConfig | None = None,
+    unsubscribe_url: str | None = None,
 ) -> dict[str, Any]:
-    """What every template sees (see the module docstring)."""
+    """What every template sees (see the module docstring). Missing names, prices and
+    currencies stay ``None``; ``label`` is the name, else the product id."""
+    links = links or LinkConfig()
+    rule = str(trigger.get("rule") or "")
     excerpt = trigger.get("profile") or {}
     items = []
     for line in trigger.get("items") or ():
         product = line.get("product") or {}
+        pid, price = product.get("product_id"), product.get("price")
+        quantity = line.get("quantity") or 1
         items.append(
             {
-                "product_id": product.get("product_id"),
+                "product_id": pid,
                 "name": product.get("name"),
+                "label": product.get("name") or pid,
                 "category": product.get("category"),
-                "price": product.get("price"),
+                "price": price,
                 "currency": product.get("currency") or trigger.get("currency"),
-                "quantity": line.get("quantity", 1),
+                "quantity": quantity,
+                "line_total": None if price is None else price * quantity,
+                "url": links.product(pid, rule),
             }
         )
+    named = {str(i["currency"]) for i in items if i["currency"]}
+    currency = trigger.get("currency") or _common(named)
+    for item in items:
+        item["currency"] = item["currency"] or currency
+    first_name = (profile.first_name if profile else None) or excerpt.get("first_name")
+    category = trigger.get("category")
     return {
-        "first_name": (profile.first_name if profile else None) or excerpt.get("first_name"),
-        "rule": trigger.get("rule"),
-        "category": trigger.get("category"),
-        "products": [{"product_id": pid} for pid in trigger.get("product_ids") or ()],
+        "first_name": first_name.strip() if isinstance(first_name, str) else None,
+        "rule": rule,
+        "category": category,
+        "category_url": links.category(category, rule) if category else None,
+        "products": [
+            {
+                "product_id": pid,
+                "name": None,
+                "label": pid,
+                "price": None,
+                "currency": None,
+                "url": links.product(pid, rule),
+            }
+            for pid in trigger.get("product_ids") or ()
+        ],
         "items": items,
         "amount": trigger.get("amount"),
-        "currency": trigger.get("currency"),
+        "currency": currency,
         "attributes": _decoded(trigger.get("attributes") or {}),
         "shop_name": shop_name,
+        "shop_url": links.shop(rule),
+        "cart_url": links.cart(rule),
+        "unsubscribe_url": unsubscribe_url,
     }
+
+
+def _common(currencies: set[str]) -> str | None:
+    """The one currency the lines that name one share, else ``None`` (a total in mixed
+    currencies is shown without one rather than with a wrong one)."""
+    return next(iter(currencies)) if len(currencies) == 1 else None
 
 
 def _money(value: Any, currency: str | None = None) -> str:

@@ -1,7 +1,9 @@
 """Delivery by POST to an email provider's webhook, signed with HMAC-SHA256.
 
 Body: JSON ``{"trigger_id", "rule", "template", "from", "to", "subject", "text",
-"html"}``. Headers: ``X-Cdpflow-Timestamp`` (Unix seconds), ``X-Cdpflow-Signature:
+"html", "headers"}``; ``headers`` holds ``List-Unsubscribe`` and ``List-Unsubscribe-Post``
+when the email has a one-click unsubscribe link (else it is empty), for the provider to
+set on the message. Headers: ``X-Cdpflow-Timestamp`` (Unix seconds), ``X-Cdpflow-Signature:
 v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with the shared secret>`` and
 ``Idempotency-Key: <trigger_id>``, so the provider can refuse replays and duplicates.
 Status 2xx is delivered; 408, 429 and 5xx are transient; any other 4xx permanent.
@@ -19,7 +21,7 @@ import orjson
 
 from cdpflow.secrets import Secret
 from mailer.exceptions import PermanentDeliveryError, TransientDeliveryError
-from mailer.message import OutgoingEmail
+from mailer.message import ONE_CLICK, OutgoingEmail
 
 __all__ = ["WebhookDelivery", "sign"]
 
@@ -34,6 +36,12 @@ def sign(secret: Secret, timestamp: int, body: bytes) -> str:
     """
     mac = hmac.new(secret.reveal().encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"v1={mac.hexdigest()}"
+
+
+def _list_headers(email: OutgoingEmail) -> dict[str, str]:
+    if not email.list_unsubscribe:
+        return {}
+    return {"List-Unsubscribe": email.list_unsubscribe, "List-Unsubscribe-Post": ONE_CLICK}
 
 
 class WebhookDelivery:
@@ -64,6 +72,7 @@ class WebhookDelivery:
                 "subject": email.subject,
                 "text": email.text,
                 "html": email.html,
+                "headers": _list_headers(email),
             }
         )
         ts = int(self._wall_clock_s())

@@ -153,7 +153,11 @@ def run(
         forgotten = ledger.prune(now_ms() - settings.dedupe_ttl_ms)
         log.info("mailer ready; %d old outcomes forgotten", forgotten)
         config = MailerConfig(settings.sender, settings.shop_name, settings.policy,
-                              settings.backoff, settings.profile_wait_ms)  # fmt: skip
+                              settings.backoff, settings.profile_wait_ms, settings.links,
+                              settings.fallback_template)  # fmt: skip
+        if settings.links.unsubscribe_url is None:
+            log.warning("CDPFLOW_MAILER_UNSUBSCRIBE_URL unset: emails go out without "
+                        "List-Unsubscribe (providers expect it of bulk mail)")  # fmt: skip
         mailer = TriggerMailer(
             config,
             ledger=ledger,

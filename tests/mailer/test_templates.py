@@ -3,9 +3,13 @@ win-back rules arrive with the rules issue)."""
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 
 from mailer.exceptions import TemplateError
+from mailer.links import LinkConfig
 from mailer.templates import Renderer, context_for, template_for
 
 
@@ -108,3 +112,129 @@ def test_a_broken_template_names_the_file_not_the_data(tmp_path, trigger_factory
     assert "ada" not in str(info.value).lower()
     with pytest.raises(TemplateError, match="not found"):
         Renderer().render("no_such_template", {})
+
+
+# --- templates a shop would send: the same facts in both parts ---------------------------
+
+_LINKS = LinkConfig(
+    shop_url="https://shop.example/",
+    product_url="https://shop.example/p/{product_id}",
+    category_url="https://shop.example/c/{category}",
+    cart_url="https://shop.example/cart",
+)
+_UNSUB = "https://collect.shop.example/v1/unsubscribe?t=1.abc.def"
+_CART = [
+    {"product": {"product_id": "bag-7", "name": "Tote <Bag> & Co", "category": "bags",
+                 "price": 120.5, "currency": "EUR"}, "quantity": 2},
+    {"product": {"product_id": "sku-2", "name": None, "category": None, "price": 9.0,
+                 "currency": None}, "quantity": 1},
+    {"product": {"product_id": "sku-3", "name": None, "category": None, "price": None,
+                 "currency": None}, "quantity": 1},
+]  # fmt: skip
+_MONEY = re.compile(r"\d+\.\d\d(?: [A-Z]{3})?")
+_URL = re.compile(r"https://[^\s<>\"']+")
+
+
+def _facts_text(text: str) -> tuple[set[str], set[str]]:
+    return set(_MONEY.findall(text)), set(_URL.findall(text))
+
+
+def _facts_html(markup: str) -> tuple[set[str], set[str]]:
+    hrefs = {html.unescape(h) for h in re.findall(r'href="([^"]+)"', markup)}
+    visible = html.unescape(re.sub(r"<[^>]+>", " ", markup))
+    return set(_MONEY.findall(visible)), hrefs
+
+
+def _cases(trigger_factory):
+    yield (
+        "abandoned_cart",
+        trigger_factory(
+            "abandoned_cart",
+            items=_CART,
+            amount=250.0,
+            currency=None,
+            category=None,
+            product_ids=[],
+        ),
+    )
+    yield (
+        "category_interest",
+        trigger_factory(category="running shoes", product_ids=["sho-021", "sho-026"]),
+    )
+    yield (
+        "win_back",
+        trigger_factory(
+            "win_back", category=None, product_ids=[], attributes={"favourite_category": '"bags"'}
+        ),
+    )
+    yield (
+        "generic",
+        trigger_factory("segment_entered", items=_CART, category="bags", product_ids=[]),
+    )
+    yield "generic", trigger_factory("segment_entered", category="bags")
+    yield "generic", trigger_factory("segment_entered", category=None, product_ids=[])
+
+
+def test_text_and_html_carry_the_same_names_prices_and_links(
+    renderer, trigger_factory, stored_profile_factory
+) -> None:
+    for name, t in _cases(trigger_factory):
+        ctx = context_for(t, stored_profile_factory(), "Shop", _LINKS, _UNSUB)
+        out = renderer.render(name, ctx)
+        money_t, urls_t = _facts_text(out.text)
+        money_h, urls_h = _facts_html(out.html)
+        assert money_t == money_h, name
+        assert urls_t == urls_h, name
+        assert _UNSUB in urls_t, name
+        for label in [i["label"] for i in ctx["items"]] + [p["label"] for p in ctx["products"]]:
+            assert label in out.text, (name, label)
+            assert html.escape(label) in out.html, (name, label)
+        assert "Ada" in out.text
+        assert "Ada" in out.html
+        for body in (out.text, out.html, out.subject):
+            assert "None" not in body, name
+            assert not re.search(r"\{\{|\{%", body), name
+
+
+def test_abandoned_cart_names_prices_currency_and_links_to_the_cart(
+    renderer, trigger_factory, stored_profile_factory
+) -> None:
+    t = trigger_factory("abandoned_cart", items=_CART, amount=250.0, currency=None,
+                        category=None, product_ids=[])  # fmt: skip
+    out = renderer.render("abandoned_cart", context_for(t, stored_profile_factory(), "Shop",
+                                                        _LINKS, _UNSUB))  # fmt: skip
+    assert "Tote <Bag> & Co x 2: 120.50 EUR each, 241.00 EUR" in out.text
+    assert "sku-2 x 1: 9.00 EUR" in out.text  # the line's currency from the others'
+    assert "  - sku-3 x 1\n" in out.text  # no price: none shown, no "None"
+    assert "Total: 250.00 EUR" in out.text
+    utm = "utm_source=cdpflow&utm_medium=email&utm_campaign=abandoned_cart"
+    assert f"Complete your order: https://shop.example/cart?{utm}" in out.text
+    assert f"https://shop.example/p/bag-7?{utm}" in out.text
+    assert "Tote &lt;Bag&gt; &amp; Co" in out.html  # autoescaped
+    assert f'href="https://shop.example/cart?{html.escape(utm)}"' in out.html
+
+
+def test_html_is_email_safe(renderer, trigger_factory, stored_profile_factory) -> None:
+    """Tables and inline styles: no stylesheet, script, external resource or pixel."""
+    for name, t in _cases(trigger_factory):
+        out = renderer.render(
+            name, context_for(t, stored_profile_factory(), "Shop", _LINKS, _UNSUB)
+        )
+        lower = out.html.lower()
+        for banned in ("<style", "<link", "<script", "<img", "<iframe", "src=", "class="):
+            assert banned not in lower, (name, banned)
+        assert "<table" in lower
+        assert 'style="' in lower
+
+
+def test_without_links_the_emails_still_read_well(
+    renderer, trigger_factory, stored_profile_factory
+) -> None:
+    for name, t in _cases(trigger_factory):
+        t["profile"]["first_name"] = None
+        out = renderer.render(name, context_for(t, stored_profile_factory(first_name=None), "Shop"))
+        assert "https://" not in out.text, name
+        assert "href=" not in out.html, name
+        assert "unsubscribe at any time in your account" in out.text, name
+        assert "Hi there," in out.text, name
+        assert "None" not in out.text + out.html, name
