@@ -22,9 +22,51 @@ from cdpflow.json_events import record_from_json
 from cdpflow.settings import Settings
 from flows.decode import event_from_record
 from state import CustomerState, Rejected, Trigger, apply, view
-from state.rules.model import load_rules
+from state.rules.model import EventTrigger, Rules, TraitCrossed, load_rules
 
-__all__ = ["trait_values"]
+__all__ = ["describe_traits", "describe_trigger", "trait_values"]
+
+
+def describe_traits(rules: Rules, out: TextIO) -> None:
+    """For ``cdpflow rules check``: each declared trait, and the worst case in bytes per
+    customer of them all (a file over the budget never gets here: loading refuses it)."""
+    w = out.write
+    w(f"traits ({len(rules.traits)}), worst case {rules.worst_case_bytes()} bytes per customer:\n")
+    for name, decl in rules.traits.items():
+        what = f"{decl.kind} of {', '.join(decl.event)}"
+        if decl.where:
+            what += f" where {decl.where}"
+        if decl.each:
+            what += f", each {decl.each}"
+        if decl.value:
+            what += f", value {decl.value} ({decl.value_type})"
+        if decl.by:
+            what += f", by {decl.by}"
+        if decl.window is None:
+            what += ", lifetime"
+        elif decl.granularity == "day":
+            what += f", {decl.window // 86_400_000} UTC days"
+        else:
+            what += f", exact window {_duration(decl.window)}"
+        w(f"  {name}: {what}; {decl.worst_case_bytes()} bytes at most\n")
+
+
+def describe_trigger(trig: object) -> str | None:
+    """What a ``trait_crossed`` or ``event`` trigger waits for (``None``: another type),
+    for ``cdpflow rules check``'s list of triggers."""
+    if isinstance(trig, TraitCrossed):
+        return f"trait {trig.trait!r} reaches {trig.threshold:g} (per key if grouped)"
+    if isinstance(trig, EventTrigger):
+        where = f" where {trig.where.source}" if trig.where is not None else ""
+        return f"event {', '.join(trig.event)}{where}"
+    return None
+
+
+def _duration(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def trait_values(rules_path: Path, events_path: Path, settings: Settings, out: TextIO) -> int:

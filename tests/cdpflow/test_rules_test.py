@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from cdpflow.errors import ConfigError
-from cdpflow.rules_test import trait_values
+from cdpflow.rules_test import describe_traits, describe_trigger, trait_values
 from cdpflow.settings import Settings
-from state.rules.model import DEFAULT_RULES
+from state.rules.model import DEFAULT_RULES, parse_rules
 
 RULES = (
     DEFAULT_RULES.read_text()
@@ -80,3 +80,33 @@ def test_rules_without_traits_say_so(tmp_path: Path) -> None:
     out = io.StringIO()
     assert trait_values(DEFAULT_RULES, _events(tmp_path), Settings(), out) == 0
     assert out.getvalue() == f"{DEFAULT_RULES}: declares no traits\n"
+
+
+def test_describe_traits_and_the_generic_triggers() -> None:
+    rules = parse_rules(RULES + """
+[triggers.same]
+type = "trait_crossed"
+trait = "views_24h"
+threshold = 3
+
+[triggers.big]
+type = "event"
+event = "order_completed"
+where = "revenue >= 200"
+""")  # fmt: skip
+    out = io.StringIO()
+    describe_traits(rules, out)
+    w1 = rules.traits["webinar_topics"].worst_case_bytes()
+    w2 = rules.traits["views_24h"].worst_case_bytes()
+    assert out.getvalue().splitlines() == [
+        f"traits (2), worst case {w1 + w2} bytes per customer:",
+        "  webinar_topics: unique_list of custom:webinar_attended, value properties.topic "
+        f"(string), lifetime; {w1} bytes at most",
+        f"  views_24h: count of product_viewed, by product.category, exact window 1d; "
+        f"{w2} bytes at most",
+    ]
+    assert describe_trigger(rules.triggers["same"]) == (
+        "trait 'views_24h' reaches 3 (per key if grouped)"
+    )
+    assert describe_trigger(rules.triggers["big"]) == "event order_completed where revenue >= 200"
+    assert describe_trigger(rules.triggers["category_interest"]) is None
