@@ -1,4 +1,5 @@
-"""``cdpflow mailer``: run the email automation worker.
+"""``cdpflow mailer``: run the email automation worker; ``cdpflow mailer preview RULE``
+renders (and test-sends) one rule's email (:mod:`mailer.preview`).
 
 Settings come from the environment (read once, here). ``--until-idle`` and
 ``--max-messages`` make bounded runs (tests, catch-up jobs). Logs go to stderr as JSON
@@ -26,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cdpflow mailer",
         description="Email automation: turns triggers into emails (SMTP or webhook).",
-        epilog="SMTP, webhook, caps and quiet hours come from the environment; see the README.",
+        epilog="SMTP, webhook, caps and quiet hours come from the environment; see the README. "
+        "'cdpflow mailer preview RULE --help': render or test-send one rule's email.",
     )
     p.add_argument("--until-idle", type=float, metavar="SECONDS",
                    help="stop after this long without a trigger")  # fmt: skip
@@ -42,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["preview"]:
+        from mailer.preview import main as preview
+
+        return preview(argv[1:])
     args = _parser().parse_args(argv)
     from mailer.logs import configure_logging
     from mailer.settings import MailerSettings
