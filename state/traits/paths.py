@@ -9,7 +9,9 @@ JSON-encoded by most producers: a path through them decodes the value first, so
 event mapper passes strings through unencoded), as :mod:`state.alias` reads ``previousId``.
 
 :func:`read` returns the value only if it has the declared type — ``string``, ``number``
-(an int or a finite float, never a bool) or ``bool``; otherwise :data:`SKIP`: the event
+(an int or a finite float within ``state.bounds.MAX_AMOUNT`` of zero, never a bool: custom
+properties are not bounded at the edge, and no sum may leave a float) or ``bool``;
+otherwise :data:`SKIP`: the event
 is skipped for that trait and counted (:class:`state.traits.state.Skips`).
 """
 
@@ -20,6 +22,8 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 import orjson
+
+from state.bounds import MAX_AMOUNT
 
 __all__ = [
     "EVENT_FIELDS",
@@ -100,6 +104,8 @@ def typed(value: Any, kind: ValueType) -> Any:
 
     >>> typed(2.5, "number"), typed(True, "number"), typed("x", "string"), typed(1, "bool")
     (2.5, None, 'x', None)
+    >>> typed(1e300, "number") is SKIP
+    True
     """
     if kind == "string":
         return value if isinstance(value, str) else SKIP
@@ -107,7 +113,9 @@ def typed(value: Any, kind: ValueType) -> Any:
         return value if isinstance(value, bool) else SKIP
     if isinstance(value, bool) or not isinstance(value, int | float):
         return SKIP
-    return value if isinstance(value, int) or math.isfinite(value) else SKIP
+    if isinstance(value, float) and not math.isfinite(value):
+        return SKIP
+    return value if -MAX_AMOUNT <= value <= MAX_AMOUNT else SKIP
 
 
 def read(root: Any, path: tuple[str, ...], kind: ValueType, custom: bool = False) -> Any:

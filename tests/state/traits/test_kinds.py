@@ -153,7 +153,9 @@ def test_each_splits_over_items_and_groups() -> None:
     assert SKIPPED["t", "value"] == before + 1
 
 
-@pytest.mark.parametrize("bad", ['"12"', "true", "not json", '{"a": 1}', "NaN", "1e999"])
+@pytest.mark.parametrize(
+    "bad", ['"12"', "true", "not json", '{"a": 1}', "NaN", "1e999", "1e300", str(2**70)]
+)
 def test_ill_typed_number_skips_and_counts(bad: str) -> None:
     tr = trait("ill", kind="sum", value="properties.v")
     ev = Event("e", "custom", T0, T0, "c1", payload={"name": "x", "properties": {"v": bad}})

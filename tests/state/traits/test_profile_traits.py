@@ -306,3 +306,49 @@ def test_idle_compaction_keeps_trait_values_and_drops_expired_entries() -> None:
     assert expected["revenue_180d_t"] == 80.0
     grouped = RULES.compiled_traits["category_views_24h_t"]
     assert st_.traits.live.get(grouped.digest, {}) == {}
+
+
+_HOSTILE = """
+[traits.h_sum]
+kind = "sum"
+event = "custom"
+value = "properties.v"
+by = "properties.k"
+window = "2d"
+granularity = "day"
+
+[traits.h_avg]
+kind = "avg"
+event = "custom"
+value = "properties.v"
+
+[traits.h_list]
+kind = "unique_list"
+event = "custom"
+value = "properties.v"
+where = "properties.v != 'skip' and properties.v * 2 > 1"
+"""
+_HCFG = ProfileConfig(rules=parse_rules(DEFAULT_RULES.read_text() + _HOSTILE))
+_json_text = st.one_of(
+    st.text(max_size=80),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(2**80), 2**80).map(str),
+    st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=10),
+                 lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c,
+                                                                    max_size=3),
+                 max_leaves=6).map(lambda v: orjson.dumps(v).decode()),
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_json_text, _json_text), min_size=1, max_size=12))
+def test_hostile_properties_never_raise_and_the_view_encodes(rows: list[Any]) -> None:
+    """Properties are not bounded at the edge: whatever they hold, folding never raises,
+    and the view (with every trait) still encodes as JSON."""
+    st_ = CustomerState("c-1")
+    for i, (v, k) in enumerate(rows):
+        ev = Event(f"h{i}", "custom", T0 + i, T0 + i, "c-1",
+                   payload={"name": "x", "properties": {"v": v, "k": k}})  # fmt: skip
+        apply(st_, ev, _HCFG)
+    orjson.dumps(view(st_, _HCFG))
+    assert from_snapshot(to_snapshot(st_)).traits.dump() == st_.traits.dump()
