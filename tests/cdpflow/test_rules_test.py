@@ -110,3 +110,48 @@ where = "revenue >= 200"
     )
     assert describe_trigger(rules.triggers["big"]) == "event order_completed where revenue >= 200"
     assert describe_trigger(rules.triggers["category_interest"]) is None
+
+
+def test_the_seeds_category_interest_as_trait_crossed_on_the_demo_sample() -> None:
+    """On the bundled sample, ``trait_crossed`` over a 24 h count by category (threshold
+    3, cooldown 72 h) fires at the very moments, for the same customers, categories and
+    products, as the seed's ``category_views`` trigger."""
+    from dataclasses import replace
+
+    from cdpflow.codec import default_codec
+    from cdpflow.json_events import record_from_json
+    from flows.decode import event_from_record
+    from state import CustomerState, Trigger, apply
+
+    rules = parse_rules(DEFAULT_RULES.read_text() + """
+[traits.views_by_category]
+kind = "count"
+event = "product_viewed"
+by = "product.category"
+window = "24h"
+
+[triggers.same_category_3x]
+type = "trait_crossed"
+trait = "views_by_category"
+threshold = 3
+cooldown = "72h"
+""")  # fmt: skip
+    cfg = replace(Settings().profile, rules=rules)
+    codec = default_codec()
+    sample = Path(__file__).parents[2] / "cdpflow" / "data" / "sample_events.jsonl"
+    states: dict[str, CustomerState] = {}
+    fired: dict[str, set[tuple[object, ...]]] = {
+        "category_interest": set(),
+        "same_category_3x": set(),
+    }
+    for line in sample.read_bytes().splitlines():
+        if not line.strip():
+            continue
+        record = record_from_json(orjson.loads(line), codec)
+        _, rec = codec.decode(codec.encode("cdp.Event", record), logical=False)
+        ev = event_from_record(rec)
+        for o in apply(states.setdefault(ev.key, CustomerState(ev.key)), ev, cfg):
+            if isinstance(o, Trigger) and o.rule in fired:
+                fired[o.rule].add((o.customer_id, o.category, o.event_time, o.product_ids))
+    assert len(fired["category_interest"]) >= 10
+    assert fired["same_category_3x"] == fired["category_interest"]
