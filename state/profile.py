@@ -4,7 +4,8 @@
 dataflow adapts it (``flows/profile_step.py``), tests call it directly. This module is
 the dispatcher; each concern folds in its own module: :mod:`state.purchases`,
 :mod:`state.engagement`, :mod:`state.preferences`, :mod:`state.cart`,
-:mod:`state.counters` (windows), :mod:`state.category_interest` (the first rule).
+:mod:`state.counters` (windows), :mod:`state.category_interest` (the first rule),
+:mod:`state.traits` (the rules file's declared traits and generic triggers).
 
 Rules of the fold (the README's "Semantics" section says the same):
 

@@ -77,10 +77,8 @@ def fold_traits(
         for key, value in _crossed(before, after, trig.threshold, tr.by is not None):
             if engine.cooled_down(st, rule, trig.cooldown, ev.event_time):
                 st.derived.last_fired[rule] = ev.event_time
-                trigger = _crossing(st, rule, tr, key, value, trig.threshold, ev.event_time)
-                if trig.traits:
-                    trigger.attributes.update(carried(st, rules, trig.traits, ev.event_time))
-                out.append(trigger)
+                extra = carried(st, rules, trig.traits, ev.event_time) if trig.traits else {}
+                out.append(_crossing(st, rule, tr, key, value, trig.threshold, ev, extra))
     found = plan.triggers_for(ev) if plan.event_triggers else ()
     fields: Any = None
     for rule, etrig in found:
@@ -91,10 +89,8 @@ def fold_traits(
                 continue
         if engine.cooled_down(st, rule, etrig.cooldown, ev.event_time):
             st.derived.last_fired[rule] = ev.event_time
-            trigger = _on_event(st, rule, ev)
-            if etrig.traits:
-                trigger.attributes.update(carried(st, rules, etrig.traits, ev.event_time))
-            out.append(trigger)
+            extra = carried(st, rules, etrig.traits, ev.event_time) if etrig.traits else {}
+            out.append(_on_event(st, rule, ev, extra))
     return out
 
 
@@ -118,11 +114,19 @@ def _reaches(value: Any, threshold: float) -> bool:
 
 
 def _crossing(
-    st: CustomerState, rule: str, tr: Trait, key: Any, value: Any, threshold: float, t: int
+    st: CustomerState,
+    rule: str,
+    tr: Trait,
+    key: Any,
+    value: Any,
+    threshold: float,
+    ev: Event,
+    extra: dict[str, str],
 ) -> Trigger:
     from state.profile import excerpt
 
     customer_id = st.customer_id or ""
+    t = ev.event_time
     attrs = {"trait": tr.name, "value": str(value), "threshold": f"{threshold:g}"}
     products: tuple[str, ...] = ()
     if key is not None:
@@ -136,16 +140,17 @@ def _crossing(
         profile=excerpt(st),
         category=key,
         product_ids=products,
-        attributes=attrs,
+        attributes={**attrs, **extra},
     )
 
 
-def _on_event(st: CustomerState, rule: str, ev: Event) -> Trigger:
+def _on_event(st: CustomerState, rule: str, ev: Event, extra: dict[str, str]) -> Trigger:
     from state.profile import excerpt
 
     customer_id = st.customer_id or ""
     p = ev.payload
     order = ev.event_type == "order_completed" and isinstance(p.get("revenue"), int | float)
+    kind = ev.event_type if ev.event_type != "custom" else f"custom:{p.get('name')}"
     return Trigger(
         trigger_id=stable_id(rule, customer_id, ev.event_id),
         rule=rule,
@@ -154,7 +159,5 @@ def _on_event(st: CustomerState, rule: str, ev: Event) -> Trigger:
         profile=excerpt(st),
         amount=float(p["revenue"]) if order else None,
         currency=p.get("currency") if order else None,
-        attributes={
-            "event": ev.event_type if ev.event_type != "custom" else f"custom:{p.get('name')}"
-        },
+        attributes={"event": kind, **extra},
     )
