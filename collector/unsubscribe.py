@@ -10,7 +10,9 @@ own: no write key is involved), which the profile folds as withdrawn email conse
 event id is derived from the token, so a replayed POST writes the same event and the
 dataflow drops the copy. The answer is 200 only once Kafka acknowledged the event; a
 malformed token is 400, a forged or expired one 403, each with a JSON ``reason``, and
-nothing is written. Routed only when the secret is configured.
+nothing is written. Writes share one rate-limit bucket (``CDPFLOW_COLLECTOR_RATE_LIMIT``
+a second): a flood of replays is 429, not a flood of events. Routed only when the secret
+is configured.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ async def unsubscribe(request: Request) -> Response:
     token, claims = _verified(s, request)
     if request.method == "GET":
         return HTMLResponse(_page(token), headers=_PAGE_HEADERS)
+    s.limiter.take("unsubscribe", 1)  # one bucket for all of them: 429 beyond the rate
     now = s.now_ms()
     record = {
         "event_id": event_id_for(token),

@@ -132,3 +132,12 @@ def test_the_secret_setting(monkeypatch) -> None:
         CollectorSettings.from_env(
             {**env, "CDPFLOW_UNSUBSCRIBE_SECRET": ",".join(c * 32 for c in "abc")}
         )
+
+
+def test_writes_are_rate_limited(client_factory, sink) -> None:
+    limited = client_factory(unsubscribe_secrets=(NEW,), rate_limit_per_s=1, rate_burst=1)
+    assert limited.post(f"/v1/unsubscribe?t={token()}").status_code == 200
+    answer = limited.post(f"/v1/unsubscribe?t={token()}")
+    assert answer.status_code == 429
+    assert answer.headers["retry-after"]
+    assert len(sink.sent) == 1

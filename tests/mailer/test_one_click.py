@@ -4,8 +4,11 @@ parameters, and the List-Unsubscribe headers as a real SMTP server receives them
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+import orjson
 import pytest
 
 from cdpflow.codec import default_codec
@@ -14,12 +17,14 @@ from cdpflow.secrets import Secret
 from mailer.delivery import Backoff
 from mailer.ledger import Ledger
 from mailer.links import LinkConfig
+from mailer.message import OutgoingEmail
 from mailer.policy import PolicyConfig
 from mailer.settings import MailerSettings
 from mailer.sink import MailerConfig, TriggerMailer, TriggerMessage
 from mailer.smtp import SmtpConfig, SmtpDelivery
 from mailer.templates import Renderer
 from mailer.unsubscribe import verify_token
+from mailer.webhook import WebhookDelivery
 from state.store import MemoryProfileStore
 from tests.mailer.conftest import NOW
 from tests.mailer.test_sink import Clock, Letters, Profiles
@@ -137,3 +142,23 @@ def test_a_rule_without_a_template_gets_the_fallback(
     assert "https://shop.example/p/sku-1?ref=mail&utm_source=cdpflow" in got.text()
     assert "utm_campaign=segment_entered" in got.text()
     assert got.message["List-Unsubscribe"]
+
+
+def test_webhook_delivery_hands_the_provider_the_list_headers() -> None:
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(orjson.loads(request.content))
+        return httpx.Response(202)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    hook = WebhookDelivery("https://esp.example/send", SECRET, client=client)
+    email = OutgoingEmail("t-1", "r", "generic", "shop@example.com", "ada@example.com", "s",
+                          "t", "h", list_unsubscribe="<https://c.example/u?t=x>")  # fmt: skip
+    hook.send(email)
+    hook.send(replace(email, list_unsubscribe=None))
+    assert bodies[0]["headers"] == {
+        "List-Unsubscribe": "<https://c.example/u?t=x>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    assert bodies[1]["headers"] == {}
