@@ -5,9 +5,10 @@ recipient must be one valid address (:func:`~mailer.addresses.recipient`), the s
 and the sender's name are reduced to one safe line (:func:`~mailer.addresses.header_text`).
 
 A marketing email carries ``List-Unsubscribe`` (its one-click URL, and a ``mailto:`` when
-configured) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058). Header
-lines may run to RFC 5322's 998 characters, so a long unsubscribe URL stays one token
-(the default 78 would turn it into encoded words no mail client follows).
+configured) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058). That
+header is stored raw and folded at its commas, so a long URL stays one token on a line
+of at most 998 characters (the folding policy would turn it into encoded words that no
+mail client follows); every other header is folded as usual.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ __all__ = ["ONE_CLICK", "OutgoingEmail", "to_mime"]
 
 #: The ``List-Unsubscribe-Post`` value of RFC 8058.
 ONE_CLICK = "List-Unsubscribe=One-Click"
-_POLICY = policy.default.clone(max_line_length=998)
+#: Raw values (only List-Unsubscribe here) are written as given, not refolded.
+_POLICY = policy.default.clone(refold_source="none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,8 @@ def to_mime(email: OutgoingEmail, sender_name: str, sent_at_s: float) -> EmailMe
     msg["X-Cdpflow-Trigger"] = email.trigger_id
     msg["Auto-Submitted"] = "auto-generated"
     if email.list_unsubscribe:
-        msg["List-Unsubscribe"] = header_text(email.list_unsubscribe, 990)
+        parts = [header_text(part, 960) for part in email.list_unsubscribe.split(", ")]
+        msg.set_raw("List-Unsubscribe", ",\n ".join(parts))
         msg["List-Unsubscribe-Post"] = ONE_CLICK
     msg.set_content(email.text)
     msg.add_alternative(email.html, subtype="html")

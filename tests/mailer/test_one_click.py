@@ -162,3 +162,18 @@ def test_webhook_delivery_hands_the_provider_the_list_headers() -> None:
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     assert bodies[1]["headers"] == {}
+
+
+def test_a_long_link_stays_one_token_and_other_headers_fold_as_usual() -> None:
+    from mailer.message import to_mime
+
+    url = "https://c.example/v1/unsubscribe?t=1." + "A" * 300 + ".mac"
+    email = OutgoingEmail("t-1", "r", "generic", "shop@example.com", "ada@example.com",
+                          "Zoë, " + "schau noch einmal vorbei " * 6, "t", "h",
+                          list_unsubscribe=f"<{url}>, <mailto:u@shop.example>")  # fmt: skip
+    raw = to_mime(email, "Schöner Laden", 0).as_bytes()
+    head = raw.split(b"\n\n", 1)[0].decode()
+    assert f"List-Unsubscribe: <{url}>,\n <mailto:u@shop.example>\n" in head
+    for line in head.splitlines():
+        if not line.startswith("List-Unsubscribe:"):
+            assert len(line) <= 78, line  # encoded words stay short (RFC 2047)
