@@ -77,7 +77,7 @@ def walk(root: Any, path: tuple[str, ...], custom: bool) -> Any:
     ``properties`` each value is decoded on the way (:func:`property_value`)."""
     value = root
     for i, key in enumerate(path):
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):  # dicts: no ABC check
             return None
         value = value.get(key)
         if custom and i == 1 and path[0] == "properties":
@@ -126,4 +126,7 @@ def read(root: Any, path: tuple[str, ...], kind: ValueType, custom: bool = False
     >>> read({"revenue": "12"}, ("revenue",), "number") is SKIP
     True
     """
-    return typed(walk(root, path, custom), kind)
+    value = walk(root, path, custom)
+    if kind == "string" and type(value) is str:  # the common case, without a call
+        return value
+    return typed(value, kind)
