@@ -352,3 +352,20 @@ def test_hostile_properties_never_raise_and_the_view_encodes(rows: list[Any]) ->
         apply(st_, ev, _HCFG)
     orjson.dumps(view(st_, _HCFG))
     assert from_snapshot(to_snapshot(st_)).traits.dump() == st_.traits.dump()
+
+
+def test_the_lateness_edge() -> None:
+    """An event exactly ``allowed_lateness_ms`` behind the newest still enters windowed
+    traits; one more millisecond behind enters only the lifetime ones."""
+    lateness = CFG.allowed_lateness_ms
+    on_edge, past = CustomerState("c-1"), CustomerState("c-1")
+    for st_ in (on_edge, past):
+        apply(st_, order(T0 + 10 * H, 10.0), CFG)
+    assert not [o for o in apply(on_edge, order(T0 + 10 * H - lateness, 5.0), CFG)
+                if isinstance(o, Rejected)]  # fmt: skip
+    out = apply(past, order(T0 + 10 * H - lateness - 1, 5.0), CFG)
+    assert [o.reason for o in out if isinstance(o, Rejected)] == ["late_event"]
+    assert view(on_edge, CFG)["traits"]["revenue_180d_t"] == 15.0
+    assert view(past, CFG)["traits"]["revenue_180d_t"] == 10.0
+    assert view(on_edge, CFG)["traits"]["orders_lifetime"] == 2
+    assert view(past, CFG)["traits"]["orders_lifetime"] == 2
