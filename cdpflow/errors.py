@@ -4,6 +4,9 @@ Messages name the field, rule or setting that is wrong, never a payload value: a
 address or a name must not end up in a log line.
 """
 
+import traceback
+from pathlib import PurePath
+
 __all__ = [
     "CdpflowError",
     "CodecError",
@@ -11,6 +14,7 @@ __all__ = [
     "CorruptRecordError",
     "EventValidationError",
     "UnknownSchemaError",
+    "describe_failure",
 ]
 
 
@@ -51,3 +55,22 @@ class EventValidationError(CdpflowError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def describe_failure(stage: str, exc: BaseException) -> str:
+    """``"<stage> failed: <Type> at <dir/file>:<line> in <function>"``: what a failure
+    boundary keeps of an exception (its text can carry values, personal data among them).
+
+    >>> try:
+    ...     {}["k"]
+    ... except KeyError as exc:
+    ...     describe_failure("render", exc).startswith("render failed: KeyError at ")
+    True
+    """
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        f = frames[-1]
+        path = PurePath(f.filename)
+        where = f" at {path.parent.name}/{path.name}:{f.lineno} in {f.name}"
+    return f"{stage} failed: {type(exc).__name__}{where}"

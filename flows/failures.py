@@ -11,10 +11,10 @@ source offset), so the event can be redriven once the cause is fixed.
 from __future__ import annotations
 
 import logging
-import traceback
-from pathlib import PurePath
 
 from prometheus_client import Counter
+
+from cdpflow.errors import describe_failure
 
 __all__ = ["PROCESSING_ERRORS", "describe", "record_failure"]
 
@@ -28,21 +28,8 @@ PROCESSING_ERRORS = Counter(
 
 
 def describe(stage: str, exc: BaseException) -> str:
-    """``"<stage> failed: <Type> at <dir/file>:<line> in <function>"``, with no values.
-
-    >>> try:
-    ...     {}["k"]
-    ... except KeyError as exc:
-    ...     describe("profile", exc).startswith("profile failed: KeyError at ")
-    True
-    """
-    where = ""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        f = frames[-1]
-        path = PurePath(f.filename)
-        where = f" at {path.parent.name}/{path.name}:{f.lineno} in {f.name}"
-    return f"{stage} failed: {type(exc).__name__}{where}"
+    """:func:`cdpflow.errors.describe_failure`: the same format in every part."""
+    return describe_failure(stage, exc)
 
 
 def record_failure(stage: str, exc: BaseException) -> str:

@@ -10,8 +10,7 @@ is the dataflow's (``flows.failures``), so one reader understands both.
 
 from __future__ import annotations
 
-import traceback
-from pathlib import PurePath
+from cdpflow.errors import describe_failure
 
 __all__ = ["PROCESSING_ERROR", "describe"]
 
@@ -19,18 +18,5 @@ PROCESSING_ERROR = "processing_error"
 
 
 def describe(stage: str, exc: BaseException) -> str:
-    """``"<stage> failed: <Type> at <dir/file>:<line> in <function>"``, with no values.
-
-    >>> try:
-    ...     {}["k"]
-    ... except KeyError as exc:
-    ...     describe("render", exc).startswith("render failed: KeyError at ")
-    True
-    """
-    where = ""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        f = frames[-1]
-        path = PurePath(f.filename)
-        where = f" at {path.parent.name}/{path.name}:{f.lineno} in {f.name}"
-    return f"{stage} failed: {type(exc).__name__}{where}"
+    """:func:`cdpflow.errors.describe_failure`: the same format in every part."""
+    return describe_failure(stage, exc)
