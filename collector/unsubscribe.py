@@ -9,10 +9,10 @@ with ``CDPFLOW_UNSUBSCRIBE_SECRET``, expiring) and writes an ``email_event`` wit
 own: no write key is involved), which the profile folds as withdrawn email consent. The
 event id is derived from the token, so a replayed POST writes the same event and the
 dataflow drops the copy. The answer is 200 only once Kafka acknowledged the event; a
-malformed token is 400, a forged or expired one 403, each with a JSON ``reason``, and
-nothing is written. Writes share one rate-limit bucket (``CDPFLOW_COLLECTOR_RATE_LIMIT``
-a second): a flood of replays is 429, not a flood of events. Routed only when the secret
-is configured.
+malformed token is 400, a forged or expired one 403, each with a JSON ``reason`` (a
+short page instead for a browser, which asks for ``text/html``), and nothing is
+written. Writes share one rate-limit bucket (``CDPFLOW_COLLECTOR_RATE_LIMIT`` a second):
+a flood of replays is 429, not a flood of events. Routed only when the secret is set.
 """
 
 from __future__ import annotations
@@ -72,7 +72,14 @@ def _verified(s: Services, request: Request) -> tuple[str, UnsubscribeToken]:
 
 async def unsubscribe(request: Request) -> Response:
     s: Services = request.app.state.services
-    token, claims = _verified(s, request)
+    wants_html = "text/html" in request.headers.get("accept", "")
+    try:
+        token, claims = _verified(s, request)
+    except MalformedToken as exc:
+        if not wants_html:
+            raise  # JSON with the reason, from app.py's one mapping
+        s.metrics.rejects.labels(exc.reason).inc()
+        return HTMLResponse(_REFUSED, status_code=exc.status, headers=_PAGE_HEADERS)
     if request.method == "GET":
         return HTMLResponse(_page(token), headers=_PAGE_HEADERS)
     s.limiter.take("unsubscribe", 1)  # one bucket for all of them: 429 beyond the rate
@@ -99,7 +106,7 @@ async def unsubscribe(request: Request) -> Response:
     }
     await s.sink.send([s.normalizer.encode_record(record)])  # 503 unless acknowledged
     s.metrics.events.labels("unsubscribe").inc()
-    if "text/html" in request.headers.get("accept", ""):
+    if wants_html:
         return HTMLResponse(_DONE, headers=_PAGE_HEADERS)
     return JsonResponse({"success": True, "unsubscribed": True}, headers=_NO_STORE)
 
@@ -128,5 +135,14 @@ _DONE = f"""<!doctype html>
 <body style="{_STYLE}">
 <h1 style="font-size: 1.4em;">You are unsubscribed</h1>
 <p>You will get no more marketing emails from us.</p>
+</body></html>
+"""
+_REFUSED = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">
+<title>Link not valid</title></head>
+<body style="{_STYLE}">
+<h1 style="font-size: 1.4em;">This unsubscribe link does not work</h1>
+<p>It may have expired. Use the link in a newer email from us, or unsubscribe in your
+account.</p>
 </body></html>
 """

@@ -141,3 +141,13 @@ def test_writes_are_rate_limited(client_factory, sink) -> None:
     assert answer.status_code == 429
     assert answer.headers["retry-after"]
     assert len(sink.sent) == 1
+
+
+def test_a_browser_with_a_bad_link_gets_a_page_and_nothing_is_written(client, sink) -> None:
+    expired = token(expires_s=NOW_S)
+    for method in ("get", "post"):
+        answer = getattr(client, method)(f"/v1/unsubscribe?t={expired}",
+                                         headers={"Accept": "text/html"})  # fmt: skip
+        assert answer.status_code == 403
+        assert "This unsubscribe link does not work" in answer.text
+    assert sink.sent == []
