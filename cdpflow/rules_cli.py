@@ -15,6 +15,7 @@ from typing import TextIO
 
 import orjson
 
+from cdpflow import rules_test
 from cdpflow.codec import default_codec
 from cdpflow.errors import ConfigError, EventValidationError
 from cdpflow.json_events import parse_time, record_from_json
@@ -63,8 +64,11 @@ def explain(rules: Rules, out: TextIO) -> None:
             what = f"lifecycle stage {trig.stage!r} entered"
         elif isinstance(trig, SegmentEntered):
             what = f"segment entered: {', '.join(trig.segments)}"
-        else:  # pragma: no cover - the model admits no other trigger type
-            raise TypeError(f"unknown trigger type {type(trig).__name__}")
+        else:
+            described = rules_test.describe_trigger(trig)  # trait_crossed, event
+            if described is None:  # pragma: no cover - the model admits no other type
+                raise TypeError(f"unknown trigger type {type(trig).__name__}")
+            what = described
         cooldown = f"; at most one per {_duration(trig.cooldown)}" if trig.cooldown else ""
         w(f"  {name}: {what}{cooldown}\n")
 
@@ -73,6 +77,8 @@ def check(path: Path, out: TextIO) -> int:
     rules = load_rules(path)
     out.write(f"{path}: OK\n")
     explain(rules, out)
+    if rules.traits:
+        rules_test.describe_traits(rules, out)
     return 0
 
 
@@ -119,6 +125,9 @@ def test(path: Path, events_path: Path, until: str | None, settings: Settings, o
         d = st.derived
         w(f"  {key}: lifecycle={d.lifecycle} tags=[{', '.join(d.tags)}] "
           f"segments=[{', '.join(d.segments)}]\n")  # fmt: skip
+    if rules.traits:  # each declared trait's value after each event
+        w("\n")
+        return rules_test.trait_values(path, events_path, settings, out)
     return 0
 
 

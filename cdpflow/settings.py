@@ -17,7 +17,7 @@ from cdpflow.errors import ConfigError
 from state.config import ProfileConfig, default_rules
 from state.events import DAY_MS, HOUR_MS
 from state.identity import IdentityConfig
-from state.rules.model import load_rules
+from state.rules.model import DEFAULT_BUDGET_BYTES, load_rules
 from state.validation import EventLimits
 
 __all__ = ["Settings", "Topics", "env_int"]
@@ -87,12 +87,14 @@ class Settings:
         if start not in ("earliest", "latest"):
             raise ConfigError(f"CDPFLOW_START_FROM must be 'earliest' or 'latest', got {start!r}")
         rules_file = r.text("CDPFLOW_RULES_FILE", "")
+        # Worst-case bytes per customer a rules file's declared traits may hold.
+        budget = env_int(e, "CDPFLOW_RULES_BUDGET_BYTES", DEFAULT_BUDGET_BYTES, lower=1024)
         profile = ProfileConfig(
             allowed_lateness_ms=r.ms("CDPFLOW_ALLOWED_LATENESS_MS", HOUR_MS),
             dedupe_horizon_ms=r.ms("CDPFLOW_DEDUPE_HORIZON_MS", 7 * DAY_MS),
             idle_ttl_ms=r.ms("CDPFLOW_IDLE_TTL_MS", 30 * DAY_MS),
             # Thresholds, windows and cooldowns of tags and triggers live in the rules file.
-            rules=load_rules(Path(rules_file)) if rules_file else default_rules(),
+            rules=load_rules(Path(rules_file), budget) if rules_file else default_rules(),
         )
         junk = frozenset(
             v.strip().lower() for v in r.text("CDPFLOW_JUNK_IDS", "").split(",") if v.strip()

@@ -63,3 +63,45 @@ def test_check_refuses_a_tag_or_segment_no_rule_defines(capsys, tmp_path: Path) 
         f"{bad}: segments.vip.when: no tag named 'high_valu' (tags: high_value, interest:<value>)",
         f"{bad}: segments.vvip.when: no segment named 'nope' (segments: vip, vvip)",
     ]
+
+
+TRAITS = """
+[traits.views_24h]
+kind = "count"
+event = "product_viewed"
+by = "product.category"
+window = "24h"
+
+[triggers.same_category_3x]
+type = "trait_crossed"
+trait = "views_24h"
+threshold = 3
+cooldown = "72h"
+
+[triggers.big_order]
+type = "event"
+event = "order_completed"
+where = "revenue >= 200"
+"""
+
+
+def test_check_and_test_explain_declared_traits_and_generic_triggers(
+    capsys, tmp_path: Path
+) -> None:
+    rules = tmp_path / "traits.toml"
+    rules.write_text(DEFAULT_RULES.read_text() + TRAITS)
+    assert main(["rules", "check", str(rules)]) == 0
+    out = capsys.readouterr().out
+    assert "same_category_3x: trait 'views_24h' reaches 3 (per key if grouped)" in out
+    assert "big_order: event order_completed where revenue >= 200" in out
+    assert "views_24h: count of product_viewed, by product.category, exact window 1d" in out
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(orjson.dumps({
+        "event_id": f"v{i}", "type": "product_viewed", "customer_id": "c1",
+        "timestamp": 1_793_000_000_000 + i * 60_000,
+        "payload": {"product": {"product_id": f"p{i}", "category": "shoes"}},
+    }) for i in range(3)))  # fmt: skip
+    assert main(["rules", "test", str(rules), "--events", str(events)]) == 0
+    out = capsys.readouterr().out
+    assert "TRIGGER same_category_3x" in out
+    assert 'views_24h = {"shoes":3}' in out
