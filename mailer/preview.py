@@ -137,8 +137,11 @@ def _preview(args: argparse.Namespace, settings: MailerSettings) -> int:
     if args.send_to is not None:
         token_customer = f"preview:{token_customer}"
     unsubscribe = settings.links.unsubscribe(token_customer, test_id, now_ms / 1000)
+    from mailer.worker import catalog_for
+
     context = context_for(trigger, profile, settings.shop_name, settings.links,
-                          unsubscribe.url if unsubscribe else None)  # fmt: skip
+                          unsubscribe.url if unsubscribe else None,
+                          catalog_for(settings))  # fmt: skip
     rendered = renderer.render(template, context)
     to = args.send_to or (profile.email if profile and profile.email else trigger["email"])
     try:

@@ -61,6 +61,8 @@ class MailerSettings:
     links: LinkConfig = field(default_factory=LinkConfig)
     #: The template of a trigger whose rule has none (e.g. ``generic``); ``None``: skip it.
     fallback_template: str | None = None
+    #: A product feed (``.jsonl`` or ``.csv``) that fills names and prices triggers lack.
+    catalog_file: Path | None = None
     #: ``/metrics`` (Prometheus) on this port; ``None``: not served.
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
@@ -115,6 +117,9 @@ class MailerSettings:
         fallback = r.text("CDPFLOW_MAILER_FALLBACK_TEMPLATE", "") or None
         if fallback is not None and not TEMPLATE_NAME.fullmatch(fallback):
             raise ConfigError("CDPFLOW_MAILER_FALLBACK_TEMPLATE must be a template name [a-z0-9_]")
+        catalog = r.text("CDPFLOW_MAILER_CATALOG_FILE", "")
+        if catalog and not Path(catalog).is_file():
+            raise ConfigError("CDPFLOW_MAILER_CATALOG_FILE is not a file")
         return cls(
             bootstrap_servers=shared.bootstrap_servers,
             triggers_topic=shared.topics.triggers,
@@ -143,6 +148,7 @@ class MailerSettings:
             templates_dir=Path(templates) if templates else None,
             links=_links(e, r),
             fallback_template=fallback,
+            catalog_file=Path(catalog) if catalog else None,
             metrics_port=int(r.number("CDPFLOW_MAILER_METRICS_PORT", 0, 0, 65535)) or None,
             metrics_host=r.text("CDPFLOW_MAILER_METRICS_HOST", d.metrics_host),
         )

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from cdpflow.codec import AvroCodec
 from cdpflow.errors import CodecError
 from mailer.addresses import header_text
+from mailer.catalog import Catalog
 from mailer.dead_letters import DeadLetterSink, MailerDeadLetter
 from mailer.delivery import Backoff, Delivery, deliver_with_retries
 from mailer.exceptions import TemplateError, Unavailable
@@ -88,6 +89,7 @@ class MailerConfig:
     links: LinkConfig = field(default_factory=LinkConfig)
     #: The template of a rule that has none of its own; ``None``: such triggers are skipped.
     fallback_template: str | None = None
+    catalog: Catalog = field(default_factory=Catalog)
 
 
 class TriggerMailer:
@@ -220,7 +222,8 @@ class TriggerMailer:
         links = self._cfg.links
         unsubscribe = links.unsubscribe(trigger["customer_id"], trigger_id, now / 1000)
         context = context_for(trigger, profile, self._cfg.shop_name, links,
-                              unsubscribe.url if unsubscribe else None)  # fmt: skip
+                              unsubscribe.url if unsubscribe else None,
+                              self._cfg.catalog)  # fmt: skip
         try:
             rendered = self._renderer.render(template, context)
         except TemplateError as exc:

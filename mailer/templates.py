@@ -12,7 +12,8 @@ Context: ``first_name`` (may be ``None``), ``rule``, ``category`` and ``category
 id), ``category``, ``price``, ``currency``, ``quantity``, ``line_total``, ``url``),
 ``amount``, ``currency`` (the trigger's, else the one all lines share), ``attributes``
 (the trigger's attributes, JSON-decoded), ``shop_name``, ``shop_url``, ``cart_url``,
-``unsubscribe_url`` (each link ``None`` when not configured; shop links carry UTM
+``unsubscribe_url`` (what a product lacks is filled from the shop's catalogue when one is
+configured, :mod:`mailer.catalog`; each link ``None`` when not configured; shop links carry UTM
 parameters naming the rule, :mod:`mailer.links`); filter ``money``
 (``{{ 12.5 | money("EUR") }}`` → ``12.50 EUR``).
 
@@ -31,6 +32,7 @@ from typing import Any
 import jinja2
 import orjson
 
+from mailer.catalog import Catalog
 from mailer.exceptions import TemplateError
 from mailer.links import LinkConfig
 from state.store import StoredProfile
@@ -81,15 +83,18 @@ def context_for(
     shop_name: str,
     links: LinkConfig | None = None,
     unsubscribe_url: str | None = None,
+    catalog: Catalog | None = None,
 ) -> dict[str, Any]:
-    """What every template sees (see the module docstring). Missing names, prices and
-    currencies stay ``None``; ``label`` is the name, else the product id."""
+    """What every template sees (see the module docstring). What a product lacks comes
+    from the ``catalog`` when it knows the id; what neither has stays ``None``;
+    ``label`` is the name, else the product id."""
     links = links or LinkConfig()
+    catalog = catalog or Catalog()
     rule = str(trigger.get("rule") or "")
     excerpt = trigger.get("profile") or {}
     items = []
     for line in trigger.get("items") or ():
-        product = line.get("product") or {}
+        product = catalog.fill(line.get("product") or {})
         pid, price = product.get("product_id"), product.get("price")
         quantity = line.get("quantity") or 1
         items.append(
@@ -117,15 +122,7 @@ def context_for(
         "category": category,
         "category_url": links.category(category, rule) if category else None,
         "products": [
-            {
-                "product_id": pid,
-                "name": None,
-                "label": pid,
-                "price": None,
-                "currency": None,
-                "url": links.product(pid, rule),
-            }
-            for pid in trigger.get("product_ids") or ()
+            _viewed(catalog, pid, currency, links, rule) for pid in trigger.get("product_ids") or ()
         ],
         "items": items,
         "amount": trigger.get("amount"),
@@ -136,6 +133,15 @@ def context_for(
         "cart_url": links.cart(rule),
         "unsubscribe_url": unsubscribe_url,
     }
+
+
+def _viewed(
+    catalog: Catalog, pid: str, currency: str | None, links: LinkConfig, rule: str
+) -> dict[str, Any]:
+    empty = {"product_id": pid, "name": None, "category": None, "price": None, "currency": None}
+    known = catalog.fill(empty)
+    label, url = known["name"] or pid, links.product(pid, rule)
+    return {**known, "label": label, "url": url, "currency": known["currency"] or currency}
 
 
 def _common(currencies: set[str]) -> str | None:

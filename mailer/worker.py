@@ -33,6 +33,7 @@ from prometheus_client import start_http_server
 from cdpflow.codec import default_codec
 from cdpflow.errors import ConfigError
 from cdpflow.kafka_log import kafka_config
+from mailer.catalog import Catalog, load_catalog
 from mailer.dead_letters import KafkaDeadLetters
 from mailer.delivery import Delivery
 from mailer.exceptions import Unavailable
@@ -47,7 +48,7 @@ from mailer.webhook import WebhookDelivery
 from profile_api.materializer import Materializer, MaterializerError
 from state.store import RocksProfileStore, StoredProfile
 
-__all__ = ["RunLimits", "RunStats", "build_delivery", "run", "serve_metrics"]
+__all__ = ["RunLimits", "RunStats", "build_delivery", "catalog_for", "run", "serve_metrics"]
 
 log = logging.getLogger("cdpflow.mailer")
 
@@ -89,6 +90,15 @@ def build_delivery(settings: MailerSettings) -> Delivery:
         return WebhookDelivery(settings.webhook.url, settings.webhook.secret,
                                timeout_s=settings.webhook.timeout_s)  # fmt: skip
     return SmtpDelivery(settings.smtp)
+
+
+def catalog_for(settings: MailerSettings) -> Catalog:
+    """The product feed, read once at start (empty without ``CDPFLOW_MAILER_CATALOG_FILE``)."""
+    if settings.catalog_file is None:
+        return Catalog()
+    catalog = load_catalog(settings.catalog_file)
+    log.info("catalogue: %d products", len(catalog.products))
+    return catalog
 
 
 def serve_metrics(metrics: MailerMetrics, host: str, port: int) -> Callable[[], None]:
@@ -154,7 +164,7 @@ def run(
         log.info("mailer ready; %d old outcomes forgotten", forgotten)
         config = MailerConfig(settings.sender, settings.shop_name, settings.policy,
                               settings.backoff, settings.profile_wait_ms, settings.links,
-                              settings.fallback_template)  # fmt: skip
+                              settings.fallback_template, catalog_for(settings))  # fmt: skip
         if settings.links.unsubscribe_url is None:
             log.warning("CDPFLOW_MAILER_UNSUBSCRIBE_URL unset: emails go out without "
                         "List-Unsubscribe (providers expect it of bulk mail)")  # fmt: skip
