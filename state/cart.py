@@ -18,9 +18,14 @@ voids the pending changes at or before it: any arrival order of the same events 
 the allowed lateness gives the same cart. Late events (beyond the allowed lateness) do
 not touch the cart; the profile logic reports them.
 
+Each product's **description** (name, category, currency), for the emails a cart leads to,
+is the newest its cart events gave (by event time, ties by value, so arrival order never
+decides); an order drops the descriptions it voided.
+
 Bounds: at most ``max_cart_items`` products (a change to a further product is not
-tracked) and ``max_cart_changes`` pending changes (beyond it the oldest is settled early,
-and only then could an order arriving later than a newer change empty too much).
+tracked; so many descriptions) and ``max_cart_changes`` pending changes (beyond it the
+oldest is settled early, and only then could an order arriving later than a newer change
+empty too much).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ NO_PRICE = -1
 Pending = tuple[int, str, int, int]
 """``(event time, product id, quantity delta, price units or NO_PRICE)``."""
 
+Detail = tuple[int, str | None, str | None, str | None]
+"""``(event time, name, category, currency)`` of a product in the cart."""
+
 
 @dataclass(slots=True)
 class Cart:
@@ -52,6 +60,8 @@ class Cart:
     pending: list[Pending] = field(default_factory=list)
     updated_at: int | None = None
     checkout_at: int | None = None
+    details: dict[str, Detail] = field(default_factory=dict)
+    """Product id -> its newest description from the cart events (see the module)."""
 
     def current(self, cfg: ProfileConfig) -> dict[str, tuple[int, int]]:
         """Product id -> (quantity, price): the settled lines with the pending changes."""
@@ -98,11 +108,17 @@ class Cart:
             tuple(x for entry in self.pending for x in entry),
             self.updated_at,
             self.checkout_at,
+            tuple(x for pid, d in self.details.items() for x in (pid, *d)),
         )
 
     @classmethod
     def load(cls, snap: tuple[Any, ...] | list[Any]) -> Cart:
-        cleared_at, lines, pending, updated_at, checkout_at = snap
+        cleared_at, lines, pending, updated_at, checkout_at, *rest = snap  # details: later
+        flat = rest[0] if rest else ()
+        details = {
+            flat[i]: (flat[i + 1], flat[i + 2], flat[i + 3], flat[i + 4])
+            for i in range(0, len(flat), 5)
+        }
         return cls(
             cleared_at,
             {pid: (q, p) for pid, q, p in zip(lines[::3], lines[1::3], lines[2::3], strict=True)},
@@ -112,6 +128,7 @@ class Cart:
             ],
             updated_at,
             checkout_at,
+            details,
         )
 
 
@@ -141,7 +158,27 @@ def change(
     price = product.get("price")
     insort(c.pending, (t, str(pid), -quantity if removed else quantity,
                        NO_PRICE if price is None else to_units(price)))  # fmt: skip
+    _describe(c.details, str(pid), (t, _text(product.get("name")),
+              _text(product.get("category")), _text(product.get("currency"))), cfg)  # fmt: skip
     c.settle(watermark - cfg.allowed_lateness_ms, cfg)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _rank(d: Detail) -> tuple[int, str, str, str]:
+    return d[0], d[1] or "", d[2] or "", d[3] or ""
+
+
+def _describe(details: dict[str, Detail], pid: str, d: Detail, cfg: ProfileConfig) -> None:
+    """Keep the newer description of ``pid`` (ties by value); beyond ``max_cart_items``
+    products, the oldest description (then the smallest id) goes."""
+    old = details.get(pid)
+    if old is None or _rank(d) > _rank(old):
+        details[pid] = d
+    if len(details) > cfg.max_cart_items:
+        del details[min(details, key=lambda p: (details[p][0], p))]
 
 
 def checkout(c: Cart, t: int) -> None:
@@ -158,6 +195,7 @@ def order(c: Cart, t: int) -> None:
     c.cleared_at = t
     c.lines.clear()
     c.pending = [p for p in c.pending if p[0] > t]
+    c.details = {pid: d for pid, d in c.details.items() if d[0] > t}
 
 
 def _touch(c: Cart, t: int) -> None:
@@ -235,6 +273,9 @@ def merge(
             lines[pid] = (qty, price)
     c.lines = lines
     c.pending = sorted(p for p in (*c.pending, *other.pending) if p[0] > cleared)
+    for pid in sorted(other.details):
+        _describe(c.details, pid, other.details[pid], cfg)
+    c.details = {pid: d for pid, d in c.details.items() if d[0] > cleared}
     c.cleared_at = cleared
     if other.updated_at is not None:
         _touch(c, other.updated_at)

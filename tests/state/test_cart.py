@@ -119,3 +119,43 @@ def test_dump_round_trips() -> None:
     change(c, T0 + 2 * H, item("b", 1, None), False, T0 + 2 * H, CFG)
     checkout(c, T0 + 2 * H)
     assert Cart.load(c.dump()) == c
+
+
+def described(pid: str, name: str | None, category: str | None = "bags", currency="EUR") -> dict:
+    return {"product": {"product_id": pid, "name": name, "category": category, "price": 120.5,
+                        "currency": currency}, "quantity": 2}  # fmt: skip
+
+
+def test_each_product_keeps_its_newest_description_in_any_arrival_order() -> None:
+    changes = [(T0, described("bag-7", "Tote")), (T0 + H, described("bag-7", "Tote Bag")),
+               (T0 + 2, described("hat-1", "Cap", "hats", None))]  # fmt: skip
+    seen = set()
+    for order_of in itertools.permutations(changes):
+        c = Cart()
+        for t, it in order_of:
+            change(c, t, it, False, T0 + H, CFG)
+        seen.add(tuple(sorted(c.details.items())))
+    assert seen == {(("bag-7", (T0 + H, "Tote Bag", "bags", "EUR")),
+                     ("hat-1", (T0 + 2, "Cap", "hats", None)))}  # fmt: skip
+    assert Cart.load(c.dump()) == c
+    assert Cart.load(c.dump()[:5]).details == {}  # a snapshot from before descriptions
+    order(c, T0 + H)
+    assert c.details == {}  # the order voided every change it covered
+
+
+def test_an_abandoned_cart_trigger_carries_names_categories_and_the_carts_currency(
+    event_factory,
+) -> None:
+    """Issue 20: the cart lines as their events described them; the cart's own currency
+    for a first-time buyer (no order yet)."""
+    from state import Trigger, advance
+
+    st = CustomerState("c-1")
+    bag = described("bag-7", "Tote Bag")
+    apply(st, event_factory("cart_item_added", T0, payload={"item": bag}), CFG)
+    out = advance(st, CFG, T0 + 2 * H)
+    [trigger] = [o for o in out if isinstance(o, Trigger) and o.rule == "abandoned_cart"]
+    assert trigger.items == ({"product": {"product_id": "bag-7", "name": "Tote Bag",
+                                          "category": "bags", "price": 120.5,
+                                          "currency": "EUR"}, "quantity": 2},)  # fmt: skip
+    assert (trigger.amount, trigger.currency) == (241.0, "EUR")
