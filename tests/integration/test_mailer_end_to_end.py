@@ -209,7 +209,11 @@ def test_abandoned_cart_email_lists_the_items_with_prices(
     # A bounded run lets every moment up to now happen: the cart is 60 min old by then.
     run_cdpflow(["run", "--until-end", "--no-recovery"], settings_env(kafka_settings))
     ((trigger, _),) = _triggers(kafka_settings, "abandoned_cart")
-    assert trigger["items"][0]["product"]["product_id"] == "bag-7"
+    # Issue 20: the line as its cart event described it, in the cart's own currency.
+    assert trigger["items"][0]["product"] == {"product_id": "bag-7", "name": "Tote",
+                                              "category": "bags", "price": 49.5,
+                                              "currency": "EUR"}  # fmt: skip
+    assert (trigger["amount"], trigger["currency"]) == (99.0, "EUR")
 
     handler = RecordingHandler()
     with smtp_server(handler) as smtp:
@@ -218,8 +222,11 @@ def test_abandoned_cart_email_lists_the_items_with_prices(
     (email,) = handler.received
     assert email.to == ["eve@example.com"]
     assert email.message["Subject"] == "Eve, you left something in your cart"
-    assert "bag-7 x 2: 49.50" in email.text()
-    assert "49.50" in email.html()
+    assert "Tote x 2: 49.50 EUR each, 99.00 EUR" in email.text()
+    assert "Total: 99.00 EUR" in email.text()
+    assert "bag-7 x" not in email.text()  # a name, not the product id
+    assert "Tote" in email.html()
+    assert "99.00 EUR" in email.html()
 
 
 def test_hostile_addresses_and_poison_records_never_stop_the_mailer(
