@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -47,3 +48,22 @@ def run_flow() -> Callable[..., DemoResult]:
         return collect(out, codec, len(msgs))
 
     return run
+
+
+class Wall:
+    """The system clock Bytewax arms timers by, injected into ``flows.profile_step``."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 29, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def wall(monkeypatch: pytest.MonkeyPatch) -> Wall:
+    import flows.profile_step as step
+
+    w = Wall()
+    monkeypatch.setattr(step, "_system_utc", w)
+    return w

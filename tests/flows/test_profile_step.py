@@ -3,32 +3,16 @@ and thawed by the next event, with nothing changed (wall time injected)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import timedelta
 
 import flows.profile_step as step
 from flows.stream_clock import StreamClock
 from state import Event, ProfileConfig, Trigger, from_snapshot
 from tests.conftest import T0, H
+from tests.flows.conftest import Wall
 
 CFG = ProfileConfig()
 FREEZE_MS = 60_000
-
-
-class Wall:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 29, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def wall(monkeypatch: pytest.MonkeyPatch) -> Wall:
-    w = Wall()
-    monkeypatch.setattr(step, "_system_utc", w)
-    return w
 
 
 def view(eid: str, t: int) -> Event:

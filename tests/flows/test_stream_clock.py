@@ -3,9 +3,7 @@ are behind hold it at their newest event, and timers are re-armed as it moves.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import timedelta
 
 import flows.profile_step as step
 from flows.dead_letters import Origin
@@ -76,21 +74,6 @@ def test_news_carried_by_events_counts_for_partitions_another_process_reads() ->
     assert c.now() == T0 - 30 * MIN
 
 
-class Wall:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 29, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def system(monkeypatch: pytest.MonkeyPatch) -> Wall:
-    w = Wall()
-    monkeypatch.setattr(step, "_system_utc", w)
-    return w
-
-
 def _cart(t: int) -> Event:
     item = {"product": {"product_id": "p1", "price": 5.0, "currency": "EUR"}, "quantity": 1}
     origin = Origin("t", 1, 0, b"c", b"")  # read from partition 1, which is caught up
@@ -98,12 +81,12 @@ def _cart(t: int) -> Event:
                  origin=origin)  # fmt: skip
 
 
-def test_a_timer_armed_while_stream_time_lags_is_re_armed_when_it_catches_up(system) -> None:
+def test_a_timer_armed_while_stream_time_lags_is_re_armed_when_it_catches_up(wall) -> None:
     """The cart is added 59 minutes ago while a partition is an hour behind: the timer is
     armed for the wall-clock moment (in a minute), not an hour later, and it fires once
     stream time is there."""
-    wall, progress = Clock(T0), SourceProgress()
-    stream = StreamClock(wall, progress)
+    system, (clock, progress) = wall, (Clock(T0), SourceProgress())
+    stream = StreamClock(clock, progress)
     progress.report(("t", 0), caught_up=False)
     progress.report(("t", 1), caught_up=True)
     stream.observe(T0 - H, ("t", 0))
@@ -112,7 +95,7 @@ def test_a_timer_armed_while_stream_time_lags_is_re_armed_when_it_catches_up(sys
     due = lg.notify_at()
     assert due is not None
     assert due == system.now + timedelta(minutes=1)
-    wall.t += MIN  # a minute on: the deadline has come in wall time, not in stream time
+    clock.t += MIN  # a minute on: the deadline has come in wall time, not in stream time
     system.now += timedelta(minutes=1)
     out, _ = lg.on_notify()
     assert not [o for o in out if isinstance(o, Trigger)]
@@ -121,6 +104,6 @@ def test_a_timer_armed_while_stream_time_lags_is_re_armed_when_it_catches_up(sys
     assert again - system.now == timedelta(seconds=30)  # a quarter of the lag, at most 30 s
     progress.report(("t", 0), caught_up=True)  # the backlog is read
     system.now += timedelta(seconds=30)
-    wall.t += 30_000
+    clock.t += 30_000
     out, _ = lg.on_notify()
     assert [o.rule for o in out if isinstance(o, Trigger)] == ["abandoned_cart"]
