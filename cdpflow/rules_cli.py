@@ -13,14 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-import orjson
-
 from cdpflow import rules_test
-from cdpflow.codec import default_codec
-from cdpflow.errors import ConfigError, EventValidationError
-from cdpflow.json_events import parse_time, record_from_json
+from cdpflow.json_events import parse_time
 from cdpflow.settings import Settings
-from flows.decode import event_from_record
 from state import CustomerState, Rejected, TagChange, Trigger, advance, apply
 from state.rules.model import (
     CategoryViews,
@@ -85,24 +80,10 @@ def check(path: Path, out: TextIO) -> int:
 def test(path: Path, events_path: Path, until: str | None, settings: Settings, out: TextIO) -> int:
     rules = load_rules(path)
     cfg = replace(settings.profile, rules=rules)
-    codec = default_codec()
-    try:
-        lines = events_path.read_bytes().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"--events: cannot read {events_path}: {exc.strerror}") from None
     states: dict[str, CustomerState] = {}
     outputs = []
     last = None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = record_from_json(orjson.loads(line), codec)
-        except (orjson.JSONDecodeError, EventValidationError) as exc:
-            raise ConfigError(f"{events_path}:{n}: {exc}") from None
-        # Through Avro and back, exactly as the dataflow would see it.
-        _, decoded = codec.decode(codec.encode("cdp.Event", record), logical=False)
-        ev = event_from_record(decoded)
+    for ev in rules_test.read_events(events_path):
         st = states.setdefault(ev.key, CustomerState(ev.key))
         outputs += apply(st, ev, cfg)
         last = ev.event_time if last is None else max(last, ev.event_time)

@@ -9,6 +9,7 @@ customer's traits, ``*`` marking those the event changed. A late event's dead le
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,9 +23,10 @@ from cdpflow.json_events import record_from_json
 from cdpflow.settings import Settings
 from flows.decode import event_from_record
 from state import CustomerState, Rejected, Trigger, apply, view
+from state.events import Event
 from state.rules.model import EventTrigger, Rules, TraitCrossed, load_rules
 
-__all__ = ["describe_traits", "describe_trigger", "trait_values"]
+__all__ = ["describe_traits", "describe_trigger", "read_events", "trait_values"]
 
 
 def describe_traits(rules: Rules, out: TextIO) -> None:
@@ -69,24 +71,14 @@ def _duration(ms: int) -> str:
     return f"{ms}ms"
 
 
-def trait_values(rules_path: Path, events_path: Path, settings: Settings, out: TextIO) -> int:
-    """Print each trait's value after each event of ``events_path``; the exit status.
-
-    Raises :class:`~state.rules.model.RulesError` for a bad rules file and
-    :class:`~cdpflow.errors.ConfigError` for an unreadable or invalid events file (the
-    line named)."""
-    rules = load_rules(rules_path)
-    cfg = replace(settings.profile, rules=rules)
+def read_events(events_path: Path) -> Iterator[Event]:
+    """The JSON events of ``events_path`` through Avro and back, exactly as the dataflow
+    would see them; :class:`ConfigError` naming the file and line for a bad one."""
     codec = default_codec()
     try:
         lines = events_path.read_bytes().splitlines()
     except OSError as exc:
-        raise ConfigError(f"{events_path}: cannot read: {exc.strerror}") from None
-    w = out.write
-    if not rules.traits:
-        w(f"{rules_path}: declares no traits\n")
-    states: dict[str, CustomerState] = {}
-    before: dict[str, dict[str, Any]] = {}
+        raise ConfigError(f"--events: cannot read {events_path}: {exc.strerror}") from None
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -95,7 +87,23 @@ def trait_values(rules_path: Path, events_path: Path, settings: Settings, out: T
         except (orjson.JSONDecodeError, EventValidationError) as exc:
             raise ConfigError(f"{events_path}:{n}: {exc}") from None
         _, decoded = codec.decode(codec.encode("cdp.Event", record), logical=False)
-        ev = event_from_record(decoded)
+        yield event_from_record(decoded)
+
+
+def trait_values(rules_path: Path, events_path: Path, settings: Settings, out: TextIO) -> int:
+    """Print each trait's value after each event of ``events_path``; the exit status.
+
+    Raises :class:`~state.rules.model.RulesError` for a bad rules file and
+    :class:`~cdpflow.errors.ConfigError` for an unreadable or invalid events file (the
+    line named)."""
+    rules = load_rules(rules_path)
+    cfg = replace(settings.profile, rules=rules)
+    w = out.write
+    if not rules.traits:
+        w(f"{rules_path}: declares no traits\n")
+    states: dict[str, CustomerState] = {}
+    before: dict[str, dict[str, Any]] = {}
+    for ev in read_events(events_path):
         st = states.setdefault(ev.key, CustomerState(ev.key))
         outputs = apply(st, ev, cfg)
         kind = ev.event_type
