@@ -114,6 +114,9 @@ def context_for(
     currency = trigger.get("currency") or _common(named)
     for item in items:
         item["currency"] = item["currency"] or currency
+    # A viewed product as the trigger's lines describe it (the dataflow names and prices the
+    # products a category trigger carries, as their views did).
+    described = {str(i["product_id"]): i for i in items if i["product_id"] is not None}
     first_name = (profile.first_name if profile else None) or excerpt.get("first_name")
     category = trigger.get("category")
     return {
@@ -122,7 +125,8 @@ def context_for(
         "category": category,
         "category_url": links.category(category, rule) if category else None,
         "products": [
-            _viewed(catalog, pid, currency, links, rule) for pid in trigger.get("product_ids") or ()
+            _viewed(catalog, pid, currency, links, rule, described.get(pid))
+            for pid in trigger.get("product_ids") or ()
         ],
         "items": items,
         "amount": trigger.get("amount"),
@@ -136,10 +140,16 @@ def context_for(
 
 
 def _viewed(
-    catalog: Catalog, pid: str, currency: str | None, links: LinkConfig, rule: str
+    catalog: Catalog,
+    pid: str,
+    currency: str | None,
+    links: LinkConfig,
+    rule: str,
+    line: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    empty = {"product_id": pid, "name": None, "category": None, "price": None, "currency": None}
-    known = catalog.fill(empty)
+    fields = ("name", "category", "price", "currency")
+    known = {"product_id": pid, **{f: (line or {}).get(f) for f in fields}}
+    known = catalog.fill(known)
     label, url = known["name"] or pid, links.product(pid, rule)
     return {**known, "label": label, "url": url, "currency": known["currency"] or currency}
 

@@ -91,6 +91,7 @@ from state.profile import (
     CustomerState,
     _remember_product,
     compact,
+    keep_product_detail,
     remember_device,
     trait_plan,
 )
@@ -177,6 +178,10 @@ def merge_into(
         target.tags.setdefault(name, value)
     for anon, t in other.devices.items():
         remember_device(target.devices, anon, t)
+    viewed = {p for views in target.viewed_products.values() for _, p in views}
+    for pid in sorted(other.products):
+        keep_product_detail(target.products, pid, other.products[pid])
+    target.products = {p: d for p, d in target.products.items() if p in viewed}
     if other.traits:
         target.traits.merge(other.traits, trait_plan(cfg.rules).by_digest, target.watermark)
 

@@ -238,3 +238,18 @@ def test_without_links_the_emails_still_read_well(
         assert "unsubscribe at any time in your account" in out.text, name
         assert "Hi there," in out.text, name
         assert "None" not in out.text + out.html, name
+
+
+def test_category_interest_shows_the_viewed_products_as_the_trigger_describes_them(
+    renderer, trigger_factory, stored_profile_factory
+) -> None:
+    """Issue 20: the dataflow names and prices a category trigger's products (its lines);
+    no catalogue is needed for that."""
+    line = {"product": {"product_id": "sho-021", "name": "Trail Runner", "category": "shoes",
+                        "price": 89.9, "currency": "EUR"}, "quantity": 1}  # fmt: skip
+    t = trigger_factory("category_interest", category="shoes", product_ids=["sho-021", "sho-9"],
+                        items=[line])  # fmt: skip
+    out = renderer.render("category_interest", context_for(t, stored_profile_factory(), "Shop"))
+    assert "Trail Runner: 89.90 EUR" in out.text
+    assert "sho-9" in out.text  # a product the trigger does not describe: its id
+    assert "Trail Runner" in out.html

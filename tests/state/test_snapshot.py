@@ -150,7 +150,7 @@ def test_a_version_2_snapshot_reads_with_an_empty_rules_verdict(event_factory) -
     assert st.derived.lifecycle == "active"
     # v2 had neither the verdict nor the erasure time nor the merge target nor devices
     # nor the traits
-    v2 = (2, *to_snapshot(st)[1:-5])
+    v2 = (2, *to_snapshot(st)[1:-6])
     restored = from_snapshot(v2)
     assert restored.derived.lifecycle is None
     assert restored.watermark == st.watermark
@@ -162,7 +162,7 @@ def test_a_merged_away_id_keeps_its_target_and_older_snapshots_read_without_one(
     st = CustomerState("c-1", merged_into="c-2")
     assert from_snapshot(to_snapshot(st)).merged_into == "c-2"
     apply(st := CustomerState("c-1"), event_factory(t=T0), CFG)
-    before_merges = to_snapshot(st)[:-3]  # written before the merge target was appended
+    before_merges = to_snapshot(st)[:-4]  # written before the merge target was appended
     assert from_snapshot(before_merges) == st
 
 
@@ -172,7 +172,7 @@ def test_devices_survive_a_snapshot_and_older_snapshots_read_without_them(event_
     apply(st, replace(ev, anonymous_id="cookie-1"), CFG)
     assert st.devices == {"cookie-1": T0}
     assert from_snapshot(to_snapshot(st)) == st
-    assert from_snapshot(to_snapshot(st)[:-2]).devices == {}  # before devices and traits
+    assert from_snapshot(to_snapshot(st)[:-3]).devices == {}  # before devices, traits, products
 
 
 def test_a_snapshot_travels_as_portable_json_and_reads_back_equal(event_factory) -> None:

@@ -75,4 +75,5 @@ def test_unread_traits_change_no_other_output(rows: list[Any]) -> None:
     shown = view(with_traits, WITH)
     assert set(shown.pop("traits")) == {"views", "spend", "kinds_seen", "last_seen"}
     assert shown == view(plain, PLAIN)
-    assert to_snapshot(with_traits)[:-1] == to_snapshot(plain)[:-1]
+    a, b = to_snapshot(with_traits), to_snapshot(plain)
+    assert a[:-2] + a[-1:] == b[:-2] + b[-1:]  # every field but the traits
