@@ -91,10 +91,9 @@ from state.profile import (
     CustomerState,
     _remember_product,
     compact,
-    keep_product_detail,
-    remember_device,
     trait_plan,
 )
+from state.trigger_context import keep_product_detail, remember_device
 
 __all__ = ["OnOverlap", "merge_into", "overlap"]
 

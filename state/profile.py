@@ -47,6 +47,12 @@ from state.rules.model import CategoryViews, Rules
 from state.traits import triggers
 from state.traits.plan import TraitPlan
 from state.traits.state import Trait, TraitStates
+from state.trigger_context import (
+    ProductDetail,
+    describe_product,
+    remember_device,
+    viewed_items,
+)
 from state.windows import DayBuckets, RecentTimes, day_window
 
 __all__ = [
@@ -72,11 +78,6 @@ __all__ = [
 _IDENTITY_FIELDS = ("email", "first_name", "last_name", "signup_date", "age")
 _LOCATION_FIELDS = ("country", "region", "city")
 _RECENT_PRODUCTS = 5
-ProductDetail = tuple[int, str | None, float | None, str | None]
-"""``(event time, name, price, currency)`` of a viewed product."""
-
-MAX_DEVICES = 16
-"""Anonymous ids remembered per customer (the newest by event time, ties by id)."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -299,14 +300,6 @@ def erase(st: CustomerState, at: int) -> list[Output]:
             )
         )
     return out
-
-
-def remember_device(devices: dict[str, int], anon: str, t: int) -> None:
-    """Keep ``anon``'s newest time; beyond :data:`MAX_DEVICES` the oldest (then the
-    smallest id) goes, so the set does not depend on arrival order when it holds."""
-    devices[anon] = max(t, devices.get(anon, t))
-    if len(devices) > MAX_DEVICES:
-        del devices[min(devices, key=lambda a: (devices[a], a))]
 
 
 def reevaluate(st: CustomerState, cfg: ProfileConfig, cause: str) -> list[Output]:
@@ -836,7 +829,8 @@ def _category_view(
     times = category_interest.record_view(st.category_views, category, ev.event_time, cfg)
     if product_id:
         _remember_product(st.viewed_products.setdefault(category, []), ev.event_time, product_id)
-        _describe_product(st, str(product_id), ev.payload.get("product") or {}, ev.event_time)
+        describe_product(st.products, st.viewed_products, str(product_id),
+                         ev.payload.get("product") or {}, ev.event_time)  # fmt: skip
     customer_id = st.customer_id
     if customer_id is None:
         return []  # nobody to email yet; the views stay counted under the anonymous id
@@ -860,54 +854,12 @@ def _category_view(
             profile=excerpt(st),
             category=category,
             product_ids=(pids := tuple(pid for _, pid in st.viewed_products.get(category, ()))),
-            items=viewed_items(st, pids, category),
+            items=viewed_items(st.products, pids, category),
             attributes={"views": str(times.count_in(anchor, trig.window, last)),
                         **(triggers.carried(st, cfg.rules, trig.traits, anchor)
                            if trig.traits else {})},
         ))  # fmt: skip
     return out
-
-
-def _describe_product(st: CustomerState, pid: str, product: dict[str, Any], t: int) -> None:
-    """Keep the newest description of ``pid`` (ties by value: arrival order never
-    decides), then only those of products still among the recent views."""
-    name, price, currency = product.get("name"), product.get("price"), product.get("currency")
-    detail: ProductDetail = (
-        t,
-        name if isinstance(name, str) and name else None,
-        float(price) if isinstance(price, int | float) and not isinstance(price, bool) else None,
-        currency if isinstance(currency, str) and currency else None,
-    )
-    if detail[1] is not None or detail[2] is not None:
-        keep_product_detail(st.products, pid, detail)
-    if st.products:
-        recent = {p for views in st.viewed_products.values() for _, p in views}
-        for gone in [p for p in st.products if p not in recent]:
-            del st.products[gone]
-
-
-def keep_product_detail(known: dict[str, ProductDetail], pid: str, detail: ProductDetail) -> None:
-    """``detail`` if it is newer than what ``known`` holds of ``pid`` (ties by value)."""
-    old = known.get(pid)
-    if old is None or _detail_rank(detail) > _detail_rank(old):
-        known[pid] = detail
-
-
-def _detail_rank(d: ProductDetail) -> tuple[int, str, float, str]:
-    return d[0], d[1] or "", -1.0 if d[2] is None else d[2], d[3] or ""
-
-
-def viewed_items(
-    st: CustomerState, product_ids: tuple[str, ...], category: str | None
-) -> tuple[dict[str, Any], ...]:
-    """The viewed products as trigger lines (quantity 1), as their views described them."""
-    lines = []
-    for pid in product_ids:
-        _, name, price, currency = st.products.get(pid) or (0, None, None, None)
-        product = {"product_id": pid, "name": name, "category": category, "price": price,
-                   "currency": currency}  # fmt: skip
-        lines.append({"product": product, "quantity": 1})
-    return tuple(lines)
 
 
 _CategoryRules = tuple[tuple[str, CategoryViews, CategoryInterestConfig], ...]

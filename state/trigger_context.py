@@ -1,0 +1,87 @@
+"""What a customer's state keeps only so that its outputs can say more: the products a
+category trigger carries, described as their views described them, and the anonymous ids
+an erasure must unlink. Pure, bounded, and independent of arrival order.
+
+>>> known: dict[str, ProductDetail] = {}
+>>> views = {"shoes": [(10, "p1")]}
+>>> describe_product(known, views, "p1", {"name": "Runner", "price": 89.9}, 10)
+>>> describe_product(known, views, "p1", {"name": "Old name"}, 5)  # older: ignored
+>>> viewed_items(known, ("p1",), "shoes")[0]["product"]["name"]
+'Runner'
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+__all__ = [
+    "MAX_DEVICES",
+    "ProductDetail",
+    "describe_product",
+    "keep_product_detail",
+    "remember_device",
+    "viewed_items",
+]
+
+ProductDetail = tuple[int, str | None, float | None, str | None]
+"""``(event time, name, price, currency)`` of a viewed product."""
+
+MAX_DEVICES: Final = 16
+"""Anonymous ids remembered per customer (the newest by event time, ties by id)."""
+
+
+def describe_product(
+    known: dict[str, ProductDetail],
+    viewed: dict[str, list[tuple[int, str]]],
+    pid: str,
+    product: dict[str, Any],
+    t: int,
+) -> None:
+    """Keep the newest description of ``pid`` (ties by value: arrival order never
+    decides), then only those of products still among the recent views (``viewed``: a
+    customer's ``viewed_products``), the ones a category trigger carries."""
+    name, price, currency = product.get("name"), product.get("price"), product.get("currency")
+    detail: ProductDetail = (
+        t,
+        name if isinstance(name, str) and name else None,
+        float(price) if isinstance(price, int | float) and not isinstance(price, bool) else None,
+        currency if isinstance(currency, str) and currency else None,
+    )
+    if detail[1] is not None or detail[2] is not None:
+        keep_product_detail(known, pid, detail)
+    if known:
+        recent = {p for views in viewed.values() for _, p in views}
+        for gone in [p for p in known if p not in recent]:
+            del known[gone]
+
+
+def keep_product_detail(known: dict[str, ProductDetail], pid: str, detail: ProductDetail) -> None:
+    """``detail`` if it is newer than what ``known`` holds of ``pid`` (ties by value)."""
+    old = known.get(pid)
+    if old is None or _rank(detail) > _rank(old):
+        known[pid] = detail
+
+
+def _rank(d: ProductDetail) -> tuple[int, str, float, str]:
+    return d[0], d[1] or "", -1.0 if d[2] is None else d[2], d[3] or ""
+
+
+def viewed_items(
+    known: dict[str, ProductDetail], product_ids: tuple[str, ...], category: str | None
+) -> tuple[dict[str, Any], ...]:
+    """The viewed products as trigger lines (quantity 1), as their views described them."""
+    lines = []
+    for pid in product_ids:
+        _, name, price, currency = known.get(pid) or (0, None, None, None)
+        product = {"product_id": pid, "name": name, "category": category, "price": price,
+                   "currency": currency}  # fmt: skip
+        lines.append({"product": product, "quantity": 1})
+    return tuple(lines)
+
+
+def remember_device(devices: dict[str, int], anon: str, t: int) -> None:
+    """Keep ``anon``'s newest time; beyond :data:`MAX_DEVICES` the oldest (then the
+    smallest id) goes, so the set does not depend on arrival order when it holds."""
+    devices[anon] = max(t, devices.get(anon, t))
+    if len(devices) > MAX_DEVICES:
+        del devices[min(devices, key=lambda a: (devices[a], a))]
