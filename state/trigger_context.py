@@ -38,8 +38,9 @@ def describe_product(
     t: int,
 ) -> None:
     """Keep the newest description of ``pid`` (ties by value: arrival order never
-    decides), then only those of products still among the recent views (``viewed``: a
-    customer's ``viewed_products``), the ones a category trigger carries."""
+    decides), at most as many as the recent views (``viewed``: a customer's
+    ``viewed_products``, whose products a category trigger carries): never more entries
+    than those, though a description may outlive its product's view until pruned."""
     name, price, currency = product.get("name"), product.get("price"), product.get("currency")
     detail: ProductDetail = (
         t,
@@ -49,7 +50,9 @@ def describe_product(
     )
     if detail[1] is not None or detail[2] is not None:
         keep_product_detail(known, pid, detail)
-    if known:
+    # Descriptions can outnumber the recent views only once a described product left them:
+    # a count per category, not a set of every recent id, on this path of every view.
+    if len(known) > sum(len(views) for views in viewed.values()):
         recent = {p for views in viewed.values() for _, p in views}
         for gone in [p for p in known if p not in recent]:
             del known[gone]
