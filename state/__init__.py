@@ -17,8 +17,8 @@ from state.profile import (
     facts_of,
     is_idle,
     next_deadline,
-    view,
 )
+from state.profile_view import view
 from state.snapshot import STATE_VERSION, from_snapshot, to_snapshot
 
 __all__ = [

@@ -54,7 +54,7 @@ erase (to forget the person, erase the merged customer).
 Guarantees and their limits (``tests/state/test_merge.py`` checks them with hypothesis):
 
 - *Exact* for histories each applied within the allowed lateness on its own key: the
-  merged profile (:func:`state.profile.view` at the merged watermark or later) equals
+  merged profile (:func:`state.profile_view.view` at the merged watermark or later) equals
   that of one customer who applied all events in event-time order. **The restriction**:
   an event on time for its own key may be more than ``allowed_lateness_ms`` behind the
   *other* key's newest event; one customer receiving it then would have refused it from

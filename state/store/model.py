@@ -2,7 +2,7 @@
 
 A stored value is JSON with a format version (``"v"``); a reader refuses a version it
 does not know instead of misreading it. Built from a ``cdp.ProfileSnapshot`` record whose
-``profile_json`` is the profile view of ``state.profile.view``.
+``profile_json`` is the profile view of ``state.profile_view.view``.
 """
 
 from __future__ import annotations
