@@ -16,7 +16,7 @@ from typing import TextIO
 from cdpflow import rules_test
 from cdpflow.json_events import parse_time
 from cdpflow.settings import Settings
-from state import CustomerState, Rejected, TagChange, Trigger, advance, apply
+from state import CustomerState, Rejected, TagChange, Trigger, advance, apply, evaluation_plan
 from state.rules.model import (
     CategoryViews,
     LifecycleEntered,
@@ -74,6 +74,9 @@ def check(path: Path, out: TextIO) -> int:
     explain(rules, out)
     if rules.traits:
         rules_test.describe_traits(rules, out)
+    out.write("evaluation plan (what an event of each type can change):\n")
+    for line in evaluation_plan.describe(rules):
+        out.write(f"  {line}\n")
     return 0
 
 

@@ -25,7 +25,7 @@ Rules of the fold (the README's "Semantics" section says the same):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -33,11 +33,22 @@ from typing import Any
 from state import cart, category_interest, counters, engagement, lww, preferences, purchases
 from state.cart import Cart
 from state.config import CategoryInterestConfig, ProfileConfig
-from state.counters import ACTIVE_DAYS, EMAIL_DAYS, ORDERS_DAYS, REVENUE_DAYS, Counters
+from state.counters import Counters
 from state.dedupe import SeenIds, id_digest
 from state.engagement import PASSIVE_EMAIL_ACTIONS, Engagement
+from state.evaluation_plan import (
+    CLEAN_AFTER,
+    KEPT,
+    NEVER_KEPT,
+    NOT_RETAINED,
+    TIMEZONE_FACTS,
+    WINDOW_LIST,
+    WINDOWED,
+    WINDOWS,
+    plan_of,
+)
 from state.events import DAY_MS, HOUR_MS, NO_TIME, Event
-from state.money import from_units
+from state.facts import Facts
 from state.outputs import Erased, Output, Rejected, Resend, Trigger, stable_id
 from state.preferences import Preferences
 from state.purchases import Purchases
@@ -372,12 +383,12 @@ def _evaluate(
         derived.memo = None  # half updated: trust nothing of it
         raise
     decay = None
-    if _reads_windows(rules):
+    if plan_of(rules).reads_windows:
         ends = memo.window_ends
-        fresh = clean is None or len(ends) < len(_WINDOWS)
+        fresh = clean is None or len(ends) < len(WINDOWS)
         moved = False
         counters = st.counters
-        for name, counter, days in _WINDOW_LIST:
+        for name, counter, days in WINDOW_LIST:
             if clean is None or fresh or name not in clean:
                 ends[name] = _window_end(counter(counters), days, at)
                 moved = True
@@ -394,7 +405,7 @@ def _evaluate(
         if known:
             decay = min(known) if decay is None else min(decay, *known)
     pop = facts.pop
-    for name in _NOT_KEPT:  # memory: what is never reused, or big and cheap to redo
+    for name in NOT_RETAINED:  # memory: what is never reused, or big and cheap to redo
         pop(name, None)
     memo.at, memo.revision = at, st.revision
     derived.next_at = engine.next_deadline(rules, facts, at, decay)
@@ -402,15 +413,8 @@ def _evaluate(
     return out
 
 
-@engine.once_per_rules
-def _reads_windows(rules: Rules) -> bool:
-    """Whether some rule reads a windowed fact."""
-    return not engine.rule_names(rules).isdisjoint(_WINDOWED_FACTS)
-
-
 def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> int | None:
-    windowed = engine.rule_names(cfg.rules) & _WINDOWED_FACTS
-    decay = st.counters.next_change(at) if windowed else None
+    decay = st.counters.next_change(at) if plan_of(cfg.rules).reads_windows else None
     for tr in _trait_reads(cfg.rules).values():
         t = st.traits.next_change(tr, at)
         if t is not None and (decay is None or t < decay):
@@ -418,23 +422,20 @@ def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> i
     return engine.next_deadline(cfg.rules, facts, at, decay)
 
 
-@engine.once_per_rules
 def trait_plan(rules: Rules) -> TraitPlan:
     """Which declared traits each event type folds (:mod:`state.traits.plan`)."""
-    return TraitPlan.build(rules)
+    return plan_of(rules).traits
 
 
-@engine.once_per_rules
-def _trait_reads(rules: Rules) -> dict[str, Trait]:
+def _trait_reads(rules: Rules) -> Mapping[str, Trait]:
     """The declared traits some rule reads, by name."""
-    names = engine.rule_names(rules)
-    return {n: tr for n, tr in rules.compiled_traits.items() if n in names}
+    return plan_of(rules).trait_reads
 
 
 def _clean_traits(
     st: CustomerState,
     memo: _Memo,
-    reads: dict[str, Trait],
+    reads: Mapping[str, Trait],
     clean: frozenset[str],
     at: int,
     ev: Event | None,
@@ -487,7 +488,7 @@ def _unchanged(
 
     Known only when nothing happened since but time passing (the same ``revision``), or
     exactly one event, ``ev`` (one more): then every fact but those its type can touch
-    (:data:`_TOUCHES`). Anything else that changes the state (a merge, a restore,
+    (:data:`TOUCHES`). Anything else that changes the state (a merge, a restore,
     erasure) or another configuration makes the next evaluation start afresh.
     Facts read at a time: windowed counts keep their values until their
     ``memo.window_ends`` (their counter's next change); other time-dependent facts are
@@ -503,19 +504,19 @@ def _unchanged(
     if memo.cfg is not cfg or memo.facts.st is not st or at < memo.at:
         return None
     if st.revision == memo.revision:
-        clean, dirty = _KEPT_FACTS, _NEVER_KEPT
+        clean, dirty = KEPT, NEVER_KEPT
     elif st.revision == memo.revision + 1 and ev is not None:
-        found = _CLEAN_AFTER.get(ev.event_type)
+        found = CLEAN_AFTER.get(ev.event_type)
         if found is None:
             return None
         clean, dirty = found
         if ev.context and ev.context.get("timezone"):
-            clean, dirty = clean - _ATTRIBUTE_FACTS, dirty | _ATTRIBUTE_FACTS
+            clean, dirty = clean - TIMEZONE_FACTS, dirty | TIMEZONE_FACTS
     else:
         return None
     ends = memo.window_ends
-    if len(ends) < len(_WINDOWS):  # not computed: the rules read no windowed fact
-        return clean - _WINDOWED_FACTS, dirty | _WINDOWED_FACTS
+    if len(ends) < len(WINDOWS):  # not computed: the rules read no windowed fact
+        return clean - WINDOWED, dirty | WINDOWED
     if memo.decay is not None and at >= memo.decay:
         expired = frozenset(n for n, end in ends.items() if end is not None and at >= end)
         return clean - expired, dirty | expired
@@ -530,152 +531,9 @@ def _window_end(buckets: DayBuckets, days: int, at: int) -> int | None:
     return (min(inside) + days) * DAY_MS if inside else None
 
 
-class Facts(dict[str, Any]):
-    """The facts rules read (:mod:`state.rules.facts`), computed on first use: a rule set
-    that never mentions revenue never pays for summing it."""
-
-    __slots__ = ("at", "cfg", "st")
-
-    def __init__(self, st: CustomerState, cfg: ProfileConfig, at: int) -> None:
-        super().__init__()
-        self.st, self.cfg, self.at = st, cfg, at
-
-    def __missing__(self, name: str) -> Any:
-        getter = _FACTS.get(name)
-        if getter is None:
-            trait = self.cfg.rules.compiled_traits.get(name)
-            if trait is None:
-                raise KeyError(name)
-            value = self[name] = self.st.traits.value(trait, self.at)
-            return value
-        value = self[name] = getter(self)
-        return value
-
-    def get(self, name: str, default: Any = None) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            return default
-
-
 def facts_of(st: CustomerState, cfg: ProfileConfig, at: int) -> Facts:
     """The facts of ``st`` with windows read at ``at``."""
     return Facts(st, cfg, at)
-
-
-def _cart_view(f: Facts) -> dict[str, Any]:
-    return f.st.cart.view(f.cfg)
-
-
-def _category_views(f: Facts) -> dict[str, int]:
-    window = f.cfg.category_interest.window_ms
-    return {c: n for c, times in f.st.category_views.items() if (n := times.count_in(f.at, window))}
-
-
-_FACTS: dict[str, Callable[[Facts], Any]] = {
-    "orders": lambda f: f.st.purchases.orders,
-    "revenue": lambda f: from_units(f.st.purchases.revenue),
-    "average_order_value": lambda f: (
-        from_units(f.st.purchases.revenue // f.st.purchases.orders)
-        if f.st.purchases.orders
-        else None
-    ),
-    "orders_90d": lambda f: f.st.counters.orders.total(f.at, ORDERS_DAYS),
-    "revenue_180d": lambda f: from_units(f.st.counters.revenue.total(f.at, REVENUE_DAYS)),
-    "last_order_at": lambda f: f.st.purchases.last_order_at,
-    "first_seen": lambda f: f.st.first_seen,
-    "last_active": lambda f: f.st.last_active,
-    "signup_at": lambda f: _signup_ms(f.st.attr("signup_date")),
-    "active_days_7d": lambda f: f.st.counters.active.days_with_any(f.at, 7),
-    "active_days_30d": lambda f: f.st.counters.active.days_with_any(f.at, 30),
-    "email_engagements_7d": lambda f: f.st.counters.emails.total(f.at, EMAIL_DAYS),
-    "email_opens": lambda f: f.st.engagement.email.get("opened", 0),
-    "email_clicks": lambda f: f.st.engagement.email.get("clicked", 0),
-    "page_views": lambda f: f.st.event_counts.get("page_viewed", 0),
-    "cart_items": lambda f: sum(i["quantity"] for i in f["cart"]["items"]),
-    "cart_value": lambda f: f["cart"]["value"],
-    "cart_updated_at": lambda f: f["cart"]["updated_at"] if f["cart"]["items"] else None,
-    "unsubscribed": lambda f: f.st.unsubscribed,
-    "email": lambda f: f.st.attr("email"),
-    "attributes": lambda f: {n: v for n, (v, _) in f.st.attrs.items()},
-    "preferences": lambda f: {k: v for k, (v, _) in f.st.preferences.values.items()},
-    "subscriptions": lambda f: {k: v for k, (v, _) in f.st.preferences.subscriptions.items()},
-    "category_views_24h": _category_views,
-    # Not for expressions: context the triggers carry.
-    "cart": _cart_view,
-    "currency": lambda f: None if f.st.purchases.currency is None else f.st.purchases.currency[0],
-}
-_WINDOWED_FACTS = frozenset(
-    {"orders_90d", "revenue_180d", "active_days_7d", "active_days_30d", "email_engagements_7d"}
-)
-# What an evaluation may reuse from the last one (_unchanged). Static facts depend on the
-# state only; windowed ones on the counters and the time; any other fact (the category
-# views of the last 24 h, a fact added later and not listed here) is always recomputed.
-_PURCHASE_FACTS = frozenset(
-    {"orders", "revenue", "average_order_value", "last_order_at", "currency"}
-    | {"orders_90d", "revenue_180d"}
-)
-_CART_FACTS = frozenset({"cart", "cart_items", "cart_value", "cart_updated_at"})
-_ATTRIBUTE_FACTS = frozenset({"signup_at", "email", "attributes"})
-_EMAIL_FACTS = frozenset({"email_opens", "email_clicks", "email_engagements_7d"})
-_PREFERENCE_FACTS = frozenset({"unsubscribed", "preferences", "subscriptions"})
-_ACTIVITY_FACTS = frozenset({"first_seen", "last_active", "active_days_7d", "active_days_30d"})
-_STATIC_FACTS = (
-    _PURCHASE_FACTS | _CART_FACTS | _ATTRIBUTE_FACTS | _EMAIL_FACTS | _PREFERENCE_FACTS
-) - _WINDOWED_FACTS | {"first_seen", "last_active", "page_views"}
-_KEPT_FACTS = _STATIC_FACTS | _WINDOWED_FACTS
-# Dropped from the memo after each evaluation: the derived names, the category views,
-# and maps that are rarely read (the cart's lines only when a cart trigger fires).
-_NOT_KEPT = ("tags", "lifecycle", "segments", "category_views_24h", "cart", "attributes",
-             "subscriptions")  # fmt: skip
-#: Windowed fact -> its day buckets and window length: the pairs Counters.next_change reads.
-_WINDOWS: dict[str, tuple[Callable[[Counters], DayBuckets], int]] = {
-    "active_days_30d": (lambda c: c.active, max(ACTIVE_DAYS)),
-    "active_days_7d": (lambda c: c.active, min(ACTIVE_DAYS)),
-    "orders_90d": (lambda c: c.orders, ORDERS_DAYS),
-    "revenue_180d": (lambda c: c.revenue, REVENUE_DAYS),
-    "email_engagements_7d": (lambda c: c.emails, EMAIL_DAYS),
-}
-_WINDOW_LIST = tuple((name, counter, days) for name, (counter, days) in _WINDOWS.items())
-#: Event type -> the facts :func:`apply` may change when it applies one (a superset):
-#: every event moves ``first_seen``, ``last_active`` and the active days; one with a
-#: ``context.timezone`` also the attributes. A type not listed touches everything.
-_TOUCHES: dict[str, frozenset[str]] = {
-    kind: _ACTIVITY_FACTS | touched
-    for kind, touched in {
-        "identify": _ATTRIBUTE_FACTS,
-        "product_viewed": frozenset(),  # its category views are never reused
-        "page_viewed": frozenset({"page_views"}),
-        "order_completed": _PURCHASE_FACTS | _CART_FACTS,
-        "cart_item_added": _CART_FACTS,
-        "cart_item_removed": _CART_FACTS,
-        "checkout_started": _CART_FACTS,
-        "email_event": _EMAIL_FACTS | _PREFERENCE_FACTS,
-        "preference_updated": _PREFERENCE_FACTS,
-        "custom": frozenset(),
-    }.items()
-}
-# Always dropped from the memo's facts before they are reused: the derived names (an
-# evaluation sets them), and any fact not known to be kept.
-_NEVER_KEPT = frozenset(_FACTS) - _KEPT_FACTS | engine.DERIVED_NAMES
-#: Event type -> (the facts it leaves as they were, those it may change or never kept).
-_CLEAN_AFTER = {
-    kind: (_KEPT_FACTS - touched, touched | _NEVER_KEPT) for kind, touched in _TOUCHES.items()
-}
-
-
-def _signup_ms(value: Any) -> int | None:
-    """``signup_date`` (an ISO date, or days since the epoch) as midnight UTC in ms."""
-    if isinstance(value, int):
-        return value * DAY_MS
-    if isinstance(value, str):
-        try:
-            return (date.fromisoformat(value).toordinal() - _EPOCH_ORDINAL) * DAY_MS
-        except ValueError:
-            return None
-    if isinstance(value, date):
-        return (value.toordinal() - _EPOCH_ORDINAL) * DAY_MS
-    return None
 
 
 def compact(st: CustomerState, cfg: ProfileConfig) -> None:
