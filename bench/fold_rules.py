@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.workload import encoded_events
 from cdpflow.codec import default_codec
+from cdpflow.runtime import tune_gc
 from flows.decode import event_from_record
 from state import profile
 from state.config import ProfileConfig, default_rules
@@ -129,7 +130,7 @@ def measure(evs: list[Event], repeat: int) -> dict[str, float]:
         ),
     }
     runs: dict[str, list[float]] = {name: [] for name in rows}
-    gc.freeze()
+    tune_gc()  # as `cdpflow run` sets the collector
     for _ in range(repeat):
         for name, run in rows.items():
             runs[name].append(run())
