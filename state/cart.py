@@ -18,9 +18,11 @@ voids the pending changes at or before it: any arrival order of the same events 
 the allowed lateness gives the same cart. Late events (beyond the allowed lateness) do
 not touch the cart; the profile logic reports them.
 
-Each product's **description** (name, category, currency), for the emails a cart leads to,
-is the newest its cart events gave (by event time, ties by value, so arrival order never
-decides); an order drops the descriptions it voided.
+Each product's **description** (name, category, currency, image URL), for the emails a
+cart leads to, is the newest its cart events gave (by event time, ties by value, so
+arrival order never decides); an order drops the descriptions it voided. Only an
+absolute http(s) image URL is kept (:mod:`state.image_url`; the collector refuses
+others, this drops any that came another way).
 
 Bounds: at most ``max_cart_items`` products (a change to a further product is not
 tracked; so many descriptions) and ``max_cart_changes`` pending changes (beyond it the
@@ -36,6 +38,7 @@ from typing import Any
 
 from state.config import ProfileConfig
 from state.events import NO_TIME
+from state.image_url import safe_image_url
 from state.money import from_units, to_units
 
 __all__ = ["Cart", "change", "checkout", "merge", "order"]
@@ -46,8 +49,8 @@ NO_PRICE = -1
 Pending = tuple[int, str, int, int]
 """``(event time, product id, quantity delta, price units or NO_PRICE)``."""
 
-Detail = tuple[int, str | None, str | None, str | None]
-"""``(event time, name, category, currency)`` of a product in the cart."""
+Detail = tuple[int, str | None, str | None, str | None, str | None]
+"""``(event time, name, category, currency, image URL)`` of a product in the cart."""
 
 
 @dataclass(slots=True)
@@ -102,21 +105,28 @@ class Cart:
         del self.pending[:n]
 
     def dump(self) -> tuple[Any, ...]:
+        """The details as ``(id, time, name, category, currency, ...)``, then the image URLs
+        apart (``(id, url, ...)``, only the products that have one): a cart without images
+        takes no byte more than before them, and the layout before them reads it."""
         return (
             self.cleared_at,
             tuple(x for pid, (q, p) in self.lines.items() for x in (pid, q, p)),
             tuple(x for entry in self.pending for x in entry),
             self.updated_at,
             self.checkout_at,
-            tuple(x for pid, d in self.details.items() for x in (pid, *d)),
+            tuple(x for pid, d in self.details.items() for x in (pid, *d[:4])),
+            tuple(x for pid, d in self.details.items() if d[4] is not None for x in (pid, d[4])),
         )
 
     @classmethod
     def load(cls, snap: tuple[Any, ...] | list[Any]) -> Cart:
-        cleared_at, lines, pending, updated_at, checkout_at, *rest = snap  # details: later
+        # The details, then their image URLs, came later: shorter snapshots have none.
+        cleared_at, lines, pending, updated_at, checkout_at, *rest = snap
         flat = rest[0] if rest else ()
+        images = rest[1] if len(rest) > 1 else ()
+        image = dict(zip(images[::2], images[1::2], strict=True))
         details = {
-            flat[i]: (flat[i + 1], flat[i + 2], flat[i + 3], flat[i + 4])
+            flat[i]: (flat[i + 1], flat[i + 2], flat[i + 3], flat[i + 4], image.get(flat[i]))
             for i in range(0, len(flat), 5)
         }
         return cls(
@@ -159,7 +169,8 @@ def change(
     insort(c.pending, (t, str(pid), -quantity if removed else quantity,
                        NO_PRICE if price is None else to_units(price)))  # fmt: skip
     _describe(c.details, str(pid), (t, _text(product.get("name")),
-              _text(product.get("category")), _text(product.get("currency"))), cfg)  # fmt: skip
+              _text(product.get("category")), _text(product.get("currency")),
+              safe_image_url(product.get("image_url"))), cfg)  # fmt: skip
     c.settle(watermark - cfg.allowed_lateness_ms, cfg)
 
 
@@ -167,8 +178,8 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _rank(d: Detail) -> tuple[int, str, str, str]:
-    return d[0], d[1] or "", d[2] or "", d[3] or ""
+def _rank(d: Detail) -> tuple[int, str, str, str, str]:
+    return d[0], d[1] or "", d[2] or "", d[3] or "", d[4] or ""
 
 
 def _describe(details: dict[str, Detail], pid: str, d: Detail, cfg: ProfileConfig) -> None:

@@ -43,6 +43,7 @@ from state.profile import CustomerState
 from state.purchases import Purchases
 from state.rules.engine import Derived
 from state.traits.state import TraitStates
+from state.trigger_context import dump_products, load_products
 from state.windows import RecentTimes
 
 __all__ = [
@@ -94,7 +95,7 @@ def to_snapshot(st: CustomerState) -> tuple[Any, ...]:
         st.merged_into,
         _flat(st.devices),
         st.traits.dump(),
-        tuple(x for pid, d in st.products.items() for x in (pid, *d)),
+        dump_products(st.products),
     )
 
 
@@ -162,7 +163,7 @@ def from_snapshot(snap: tuple[Any, ...]) -> CustomerState:
         merged_into=rest[1] if len(rest) > 1 else None,
         devices=_unflat(rest[2]) if len(rest) > 2 else {},
         traits=TraitStates.load(rest[3]) if len(rest) > 3 else TraitStates(),
-        products=_products(rest[4]) if len(rest) > 4 else {},
+        products=load_products(rest[4]) if len(rest) > 4 else {},
     )
 
 
@@ -224,10 +225,6 @@ def _unportable(value: Any) -> Any:
             return base64.b64decode(value["b"], validate=True)
         return {_unportable(k): _unportable(v) for k, v in value["d"]}
     return value
-
-
-def _products(flat: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
-    return {flat[i]: tuple(flat[i + 1 : i + 5]) for i in range(0, len(flat), 5)}
 
 
 def _flat(d: dict[Any, Any]) -> tuple[Any, ...]:

@@ -1,6 +1,7 @@
 """What a customer's state keeps only so that its outputs can say more: the products a
-category trigger carries, described as their views described them, and the anonymous ids
-an erasure must unlink. Pure, bounded, and independent of arrival order.
+category trigger carries, described as their views described them (name, price,
+currency and an absolute http(s) image URL, :mod:`state.image_url`), and the anonymous
+ids an erasure must unlink. Pure, bounded, and independent of arrival order.
 
 >>> known: dict[str, ProductDetail] = {}
 >>> views = {"shoes": [(10, "p1")]}
@@ -14,17 +15,21 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from state.image_url import safe_image_url
+
 __all__ = [
     "MAX_DEVICES",
     "ProductDetail",
     "describe_product",
+    "dump_products",
     "keep_product_detail",
+    "load_products",
     "remember_device",
     "viewed_items",
 ]
 
-ProductDetail = tuple[int, str | None, float | None, str | None]
-"""``(event time, name, price, currency)`` of a viewed product."""
+ProductDetail = tuple[int, str | None, float | None, str | None, str | None]
+"""``(event time, name, price, currency, image URL)`` of a viewed product."""
 
 MAX_DEVICES: Final = 16
 """Anonymous ids remembered per customer (the newest by event time, ties by id)."""
@@ -47,8 +52,9 @@ def describe_product(
         name if isinstance(name, str) and name else None,
         float(price) if isinstance(price, int | float) and not isinstance(price, bool) else None,
         currency if isinstance(currency, str) and currency else None,
+        safe_image_url(product.get("image_url")),
     )
-    if detail[1] is not None or detail[2] is not None:
+    if detail[1] is not None or detail[2] is not None or detail[4] is not None:
         keep_product_detail(known, pid, detail)
     # Descriptions can outnumber the recent views only once a described product left them:
     # a count per category, not a set of every recent id, on this path of every view.
@@ -65,8 +71,31 @@ def keep_product_detail(known: dict[str, ProductDetail], pid: str, detail: Produ
         known[pid] = detail
 
 
-def _rank(d: ProductDetail) -> tuple[int, str, float, str]:
-    return d[0], d[1] or "", -1.0 if d[2] is None else d[2], d[3] or ""
+def _rank(d: ProductDetail) -> tuple[int, str, float, str, str]:
+    return d[0], d[1] or "", -1.0 if d[2] is None else d[2], d[3] or "", d[4] or ""
+
+
+def dump_products(known: dict[str, ProductDetail]) -> tuple[Any, ...]:
+    """``known`` flat for a snapshot: ``(id, time, name, price, currency, ...)`` as before
+    image URLs, and when any product has one, ``None`` first and six values a product
+    (the URL last). Without images a snapshot takes no byte more than before them.
+
+    >>> dump_products({"p1": (5, "Runner", 89.9, "EUR", None)})
+    ('p1', 5, 'Runner', 89.9, 'EUR')
+    >>> load_products(dump_products({"p1": (5, None, 1.0, None, "https://x.example/a.png")}))
+    {'p1': (5, None, 1.0, None, 'https://x.example/a.png')}
+    """
+    if all(d[4] is None for d in known.values()):
+        return tuple(x for pid, d in known.items() for x in (pid, *d[:4]))
+    return (None, *(x for pid, d in known.items() for x in (pid, *d)))
+
+
+def load_products(flat: tuple[Any, ...] | list[Any]) -> dict[str, ProductDetail]:
+    """What :func:`dump_products` wrote (or the layout before image URLs: no ``None``
+    first, as no product id is ``None``)."""
+    if flat and flat[0] is None:
+        return {flat[i]: tuple(flat[i + 1 : i + 6]) for i in range(1, len(flat), 6)}
+    return {flat[i]: (*flat[i + 1 : i + 5], None) for i in range(0, len(flat), 5)}
 
 
 def viewed_items(
@@ -75,9 +104,9 @@ def viewed_items(
     """The viewed products as trigger lines (quantity 1), as their views described them."""
     lines = []
     for pid in product_ids:
-        _, name, price, currency = known.get(pid) or (0, None, None, None)
+        _, name, price, currency, image = known.get(pid) or (0, None, None, None, None)
         product = {"product_id": pid, "name": name, "category": category, "price": price,
-                   "currency": currency}  # fmt: skip
+                   "currency": currency, "image_url": image}  # fmt: skip
         lines.append({"product": product, "quantity": 1})
     return tuple(lines)
 

@@ -429,19 +429,19 @@ def _trigger(rule: str, customer_id: str, subject: str, attrs: dict[str, str],
     items: tuple[dict[str, Any], ...] = ()
     currency = None
     if attrs.get("tag") == "abandoned_cart":
-        # Each line as its cart events described it; the cart's own currency, else the
-        # customer's last order's.
+        # Each line as its cart events described it (its image too); the cart's own
+        # currency, else the customer's last order's.
         details = st.cart.details
         currencies = [d[3] for i in cart.get("items", ()) if (d := details.get(i["product_id"]))
                       and d[3]]  # fmt: skip
         currency = currencies[0] if currencies else facts.get("currency")
         items = tuple(
             {"product": {"product_id": pid, "name": d[1], "category": d[2], "price": i["price"],
-                         "currency": d[3] or currency},
+                         "currency": d[3] or currency, "image_url": d[4]},
              "quantity": i["quantity"]}
             for i in cart.get("items", ())
             for pid in (i["product_id"],)
-            for d in (details.get(pid) or (0, None, None, None),)
+            for d in (details.get(pid) or (0, None, None, None, None),)
         )  # fmt: skip
     return Trigger(
         trigger_id=stable_id(rule, customer_id, subject, at),

@@ -1,4 +1,7 @@
 import itertools
+import pickle
+
+import pytest
 
 from state import CustomerState, ProfileConfig, Rejected, apply, view
 from state.cart import Cart, change, checkout, order
@@ -135,8 +138,8 @@ def test_each_product_keeps_its_newest_description_in_any_arrival_order() -> Non
         for t, it in order_of:
             change(c, t, it, False, T0 + H, CFG)
         seen.add(tuple(sorted(c.details.items())))
-    assert seen == {(("bag-7", (T0 + H, "Tote Bag", "bags", "EUR")),
-                     ("hat-1", (T0 + 2, "Cap", "hats", None)))}  # fmt: skip
+    assert seen == {(("bag-7", (T0 + H, "Tote Bag", "bags", "EUR", None)),
+                     ("hat-1", (T0 + 2, "Cap", "hats", None, None)))}  # fmt: skip
     assert Cart.load(c.dump()) == c
     assert Cart.load(c.dump()[:5]).details == {}  # a snapshot from before descriptions
     order(c, T0 + H)
@@ -157,5 +160,83 @@ def test_an_abandoned_cart_trigger_carries_names_categories_and_the_carts_curren
     [trigger] = [o for o in out if isinstance(o, Trigger) and o.rule == "abandoned_cart"]
     assert trigger.items == ({"product": {"product_id": "bag-7", "name": "Tote Bag",
                                           "category": "bags", "price": 120.5,
-                                          "currency": "EUR"}, "quantity": 2},)  # fmt: skip
+                                          "currency": "EUR", "image_url": None},
+                              "quantity": 2},)  # fmt: skip
     assert (trigger.amount, trigger.currency) == (241.0, "EUR")
+
+
+IMAGE = "https://cdn.shop.example/p/bag-7.jpg"
+
+
+def imaged(pid: str, url: object, t_name: str = "Tote Bag") -> dict:
+    line = described(pid, t_name)
+    line["product"]["image_url"] = url
+    return line
+
+
+def test_an_image_url_travels_with_its_description_and_through_a_snapshot() -> None:
+    c = Cart()
+    change(c, T0, imaged("bag-7", IMAGE), False, T0, CFG)
+    change(c, T0 + 1, described("hat-1", "Cap"), False, T0 + 1, CFG)  # no image
+    assert c.details["bag-7"][4] == IMAGE
+    assert c.details["hat-1"][4] is None
+    dumped = c.dump()
+    assert dumped[6] == ("bag-7", IMAGE)  # kept apart: only products that have one
+    assert Cart.load(dumped) == c
+    assert Cart.load(dumped[:6]).details["bag-7"] == (T0, "Tote Bag", "bags", "EUR", None)
+
+
+def test_a_cart_without_images_dumps_as_before_them_but_one_empty_tuple() -> None:
+    c = Cart()
+    for k in range(10):
+        change(c, T0 + k, described(f"p{k}", f"Thing {k}"), False, T0 + k, CFG)
+    dumped = c.dump()
+    assert dumped[6] == ()
+    # The layout before image URLs (4 values a description) reads the same cart.
+    before = Cart.load(dumped[:6])
+    assert before == c
+    grown = len(pickle.dumps(dumped)) - len(pickle.dumps(dumped[:6]))
+    assert grown <= 2, grown  # one empty tuple for the whole cart, nothing a product
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", "data:image/png;base64,AAAA", "/p/bag.jpg", "ftp://x.example/a",
+     " https://x.example/a.jpg", "java\tscript:alert(1)", 42, {"src": IMAGE}],
+)  # fmt: skip
+def test_an_image_url_that_is_not_absolute_http_is_not_kept(url: object) -> None:
+    c = Cart()
+    change(c, T0, imaged("bag-7", url), False, T0, CFG)
+    assert c.details["bag-7"] == (T0, "Tote Bag", "bags", "EUR", None)
+
+
+def test_a_protocol_relative_image_url_is_kept_as_https() -> None:
+    c = Cart()
+    change(c, T0, imaged("bag-7", "//cdn.shop.example/a.jpg"), False, T0, CFG)
+    assert c.details["bag-7"][4] == "https://cdn.shop.example/a.jpg"
+
+
+def test_the_newest_description_brings_its_image_in_any_arrival_order() -> None:
+    changes = [
+        (T0, imaged("bag-7", "https://cdn.shop.example/old.jpg")),
+        (T0 + H, imaged("bag-7", IMAGE, "Tote Bag II")),
+        (T0 + H, imaged("bag-7", None, "Tote Bag II")),
+    ]  # a tie: the image wins
+    seen = set()
+    for order_of in itertools.permutations(changes):
+        c = Cart()
+        for t, it in order_of:
+            change(c, t, it, False, T0 + H, CFG)
+        seen.add(c.details["bag-7"])
+    assert seen == {(T0 + H, "Tote Bag II", "bags", "EUR", IMAGE)}
+
+
+def test_an_abandoned_cart_trigger_carries_the_lines_image(event_factory) -> None:
+    from state import Trigger, advance
+
+    st = CustomerState("c-1")
+    apply(st, event_factory("cart_item_added", T0, payload={"item": imaged("bag-7", IMAGE)}),
+          CFG)  # fmt: skip
+    [trigger] = [o for o in advance(st, CFG, T0 + 2 * H)
+                 if isinstance(o, Trigger) and o.rule == "abandoned_cart"]  # fmt: skip
+    assert trigger.items[0]["product"]["image_url"] == IMAGE
