@@ -35,9 +35,10 @@ from libc.string cimport memcpy
 import orjson
 
 from state import bounds
+from state.image_url import http_url
 
 #: The Rabin fingerprint of the ``cdp.Event`` schema this encoder writes (hex).
-SCHEMA_FINGERPRINT = "13c00b6a8d59239c"
+SCHEMA_FINGERPRINT = "7209d8aba9719b20"
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object)
@@ -610,8 +611,9 @@ cdef class FastBatch:
         return self.out.long(quantity)
 
     cdef int _product(self, dict p) except -1:
-        """``cdp.Product`` of e-commerce properties (``segment._product``)."""
-        cdef object product_id, price, name, category, currency
+        """``cdp.Product`` of e-commerce properties (``segment._product``); an
+        ``image_url`` that ``segment._image_url`` would refuse is Slow."""
+        cdef object product_id, price, name, category, currency, image
         cdef _Buffer out = self.out
         if "product_id" in p:
             product_id = p["product_id"]
@@ -626,11 +628,22 @@ cdef class FastBatch:
         category = _opt_text(_get(p, "category"))
         currency = _opt_text(_get(p, "currency"))
         price = _get(p, "price")
+        image = _get(p, "image_url")
+        if image is not None:
+            if type(image) is not str:
+                raise Slow()
+            if PyUnicode_GET_LENGTH(image) == 0:
+                image = None
+            else:
+                image = http_url(<str>image)
+                if image is None:
+                    raise Slow()
         out.string(<str>product_id)
         out.opt_string(name)
         out.opt_string(category)
         out.opt_double(price)
         out.opt_string(currency)
+        out.opt_string(image)
         return 0
 
     cdef int64_t _time(self, object value) except? -1:

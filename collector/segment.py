@@ -25,6 +25,9 @@ validates it against ``cdp.Event``. Errors raised here name the *Segment* field
   ``state.bounds.MAX_AMOUNT``; quantities and ages Avro ``int`` s; every time
   (``timestamp``, ``originalTimestamp``, ``sentAt``, the skew-corrected event time,
   ``receivedAt``) within ``state.bounds``' times; ``traits.createdAt`` within its dates.
+- A product's ``image_url`` must be an absolute ``http(s)`` URL (``//host/...`` is read
+  as ``https:``); anything else (``javascript:``, ``data:``, a relative path) is refused
+  naming the field, as it would become an ``<img src>`` in an email (:mod:`state.image_url`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from cdpflow.errors import EventValidationError
 from cdpflow.json_events import PAYLOAD_RECORD, parse_time, utc_date
 from state.alias import ALIAS_EVENTS, HANDOVER_EVENT
 from state.bounds import MAX_TIME_MS, MIN_TIME_MS, amount_problem, date_problem
+from state.image_url import http_url
 from state.profile import ERASE_EVENT
 
 __all__ = [
@@ -389,7 +393,22 @@ def _product(p: Json, where: str) -> Json:
         "category": _opt_text(p.get("category"), f"{where}.category"),
         "price": None if price is None else _number(price, f"{where}.price"),
         "currency": _opt_text(p.get("currency"), f"{where}.currency"),
+        "image_url": _image_url(p.get("image_url"), f"{where}.image_url"),
     }
+
+
+def _image_url(value: Any, field: str) -> str | None:
+    """The spec's ``image_url``: absent or empty is none; an absolute http(s) URL (a
+    ``//host`` one taken as https) is kept; anything else is refused, as any malformed
+    field is (``state.image_url``: it becomes an ``<img src>`` in an email)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise EventValidationError("invalid_field", f"{field}: expected a string")
+    url = http_url(value)
+    if url is None:
+        raise EventValidationError("invalid_field", f"{field}: not an absolute http(s) URL")
+    return url
 
 
 def _line_item(p: Json, where: str) -> Json:

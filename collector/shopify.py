@@ -30,7 +30,9 @@ has ``line_items``, a checkout or cart no ``financial_status``, an order or cart
 The customer id is Shopify's customer id as text; without a customer the checkout or cart
 token is the anonymous id. Amounts must be finite and within ``state.bounds.MAX_AMOUNT``,
 quantities Avro ``int`` s, times and dates within ``state.bounds`` (``invalid_field``
-naming the Shopify field).
+naming the Shopify field). A line item's image (``image_url``, or an ``image`` URL or
+object, when the payload has one) must be an absolute http(s) URL, as Shopify's CDN
+gives; another is refused the same way (:mod:`state.image_url`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import orjson
 from cdpflow.errors import EventValidationError
 from cdpflow.json_events import parse_time
 from state.bounds import amount_problem
+from state.image_url import http_url
 
 __all__ = ["shopify_to_json"]
 
@@ -243,9 +246,28 @@ def _items(body: Json) -> list[Json]:
             "name": _text(line.get("title") or line.get("name"), f"line_items[{i}].title"),
             "category": _text(line.get("product_type"), f"line_items[{i}].product_type"),
             "price": _money(line.get("price"), f"line_items[{i}].price"),
+            "image_url": _image(line, f"line_items[{i}]"),
         }
         items.append({"product": product, "quantity": quantity})
     return items
+
+
+def _image(line: Json, where: str) -> str | None:
+    """A line item's image, when the payload has one: ``image_url``, or ``image`` as a URL
+    or as Shopify's image object (``src``, or ``url`` in newer APIs). Any other shape is no
+    image; a URL that is not absolute http(s) is refused (:mod:`state.image_url`)."""
+    field, value = f"{where}.image_url", line.get("image_url")
+    if value is None:
+        field, value = f"{where}.image", line.get("image")
+        if isinstance(value, dict):
+            key = "src" if value.get("src") else "url"
+            field, value = f"{where}.image.{key}", value.get(key)
+    if not isinstance(value, str) or not value:
+        return None
+    url = http_url(value)
+    if url is None:
+        raise EventValidationError("invalid_field", f"{field}: not an absolute http(s) URL")
+    return url
 
 
 def _flat_item(item: Json) -> Json:

@@ -109,7 +109,12 @@ def test_every_history_writer_reads_into_the_current_schema_like_fastavro(
     assert_reads_like_fastavro(body, writer, current, logical)
     # and through the codec, framed with the old writer's fingerprint
     framed = CODEC.encode_with(writer, datum)
-    expected, _ = fastavro_read(body, *pair(writer, current, logical))
+    try:
+        expected, _ = fastavro_read(body, *pair(writer, current, logical))
+    except (ValueError, OverflowError):  # a time beyond datetime's range: refused too
+        with pytest.raises(CodecError):
+            CODEC.decode(framed, logical=logical)
+        return
     assert CODEC.decode(framed, logical=logical) == (writer["name"], expected)
 
 

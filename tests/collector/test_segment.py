@@ -119,6 +119,7 @@ def test_typed_payloads_carry_the_spec_fields() -> None:
                 "category": None,
                 "price": 59.9,
                 "currency": None,
+                "image_url": None,
             },
             "quantity": 2,
         },
