@@ -25,6 +25,11 @@ exact verdict reads such bytes again with fastavro (:mod:`cdpflow.codec` does), 
 corrupt input costs the slow path only. Every length is checked against the bytes left
 before it is used, so a corrupt length prefix cannot make it allocate or loop.
 
+With an :class:`Into`, the top record is built by a call (e.g. straight into a
+dataclass, its slots set directly) rather than as a dict, with per-field conversions of
+the records in a field, so a caller that wants objects never builds the dict it would
+throw away (``flows.decode.EVENT_INTO``).
+
 A schema pair it cannot compile faithfully raises :class:`UnsupportedSchema` at compile
 time (e.g. logical types other than ``timestamp-millis`` and ``date``, arrays of items
 that take no bytes): read those with fastavro.
@@ -43,8 +48,11 @@ cdpflow.avro_reader.Unreadable: IndexError
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
+import inspect
 import struct
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,7 +61,14 @@ try:
 except ImportError:  # fastavro without its C extension
     from fastavro import _read_py as _fastavro_impl  # type: ignore[no-redef]
 
-__all__ = ["READ_ERRORS", "AvroReader", "Unreadable", "UnsupportedSchema", "compile_reader"]
+__all__ = [
+    "READ_ERRORS",
+    "AvroReader",
+    "Into",
+    "Unreadable",
+    "UnsupportedSchema",
+    "compile_reader",
+]
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _NAMED = {"record", "error", "enum", "fixed"}
@@ -99,35 +114,70 @@ class _Invalid(Exception):
 READ_ERRORS = (_Invalid, IndexError, ValueError, OverflowError, struct.error, KeyError)
 
 
-class AvroReader:
-    """``reader(data, pos=0) -> (datum, end)``: the datum at ``data[pos:]`` and where it ends.
+@dataclasses.dataclass(frozen=True, eq=False)
+class Into:
+    """Read the record named ``name`` straight into ``make(...)``, never building its dict.
 
-    ``read(data, pos, len(data))`` is the generated function itself, one call less, for a
-    hot loop; it raises one of :data:`READ_ERRORS` instead of :class:`Unreadable`.
+    ``args``: ``make``'s arguments by name, each a Python expression over the record's
+    fields written ``{field}`` (``"{customer_id} or None"``) and over ``params``, extra
+    arguments of the generated function after ``end``. ``convert``: ``{field: {inner: fn}}``:
+    in the record (or each record branch) of ``field``, a value of ``inner`` that is not
+    None becomes ``fn(value)``, as the record is read. ``refused``: the exceptions a ``fn``
+    raises for values it will not take; a caller reads such bytes another way.
+
+    Hashed by identity: one instance per use, kept for the process (a cache key).
+    """
+
+    name: str
+    make: Callable[..., Any]
+    args: Mapping[str, str]
+    params: tuple[str, ...] = ()
+    convert: Mapping[str, Mapping[str, Callable[[Any], Any]]] = dataclasses.field(
+        default_factory=dict
+    )
+    refused: tuple[type[Exception], ...] = ()
+    slots: bool = False
+
+
+class AvroReader:
+    """``reader(data, pos=0, *params) -> (datum, end)``: the datum at ``data[pos:]`` and
+    where it ends (``params``: an :class:`Into`'s).
+
+    ``read(data, pos, len(data), *params)`` is the generated function itself, one call
+    less, for a hot loop; it raises one of :data:`READ_ERRORS` instead of
+    :class:`Unreadable`.
     """
 
     __slots__ = ("read", "source")
 
-    def __init__(self, read: Callable[[bytes, int, int], tuple[Any, int]], source: str) -> None:
+    def __init__(self, read: Callable[..., tuple[Any, int]], source: str) -> None:
         self.read = read
         self.source = source
 
-    def __call__(self, data: bytes, pos: int = 0) -> tuple[Any, int]:
+    def __call__(self, data: bytes, pos: int = 0, *params: Any) -> tuple[Any, int]:
         try:
-            return self.read(data, pos, len(data))
+            return self.read(data, pos, len(data), *params)
         except READ_ERRORS as exc:
             raise Unreadable(type(exc).__name__) from exc
 
 
-def compile_reader(writer: Any, reader: Any = None, *, logical: bool = True) -> AvroReader:
+def compile_reader(
+    writer: Any, reader: Any = None, *, logical: bool = True, into: Into | None = None
+) -> AvroReader:
     """The reader of data written with ``writer`` into ``reader`` (both parsed by
     ``fastavro.parse_schema``; ``None``: no resolution, as fastavro with no reader schema).
 
-    ``logical=False`` reads logical types as their underlying ints. Raises
-    :class:`UnsupportedSchema` for a pair it cannot compile.
+    ``logical=False`` reads logical types as their underlying ints. ``into``: the record
+    is built as it says (the reader then takes ``into.params`` after ``pos``). Raises
+    :class:`UnsupportedSchema` for a pair it cannot compile (with ``into``: also a record
+    of another name, or one without the fields it names).
     """
     gen = _Generator(_named(writer), _named(reader), logical)
-    entry = gen.function_for(writer, reader)
+    entry = (
+        gen.function_for(writer, reader)
+        if into is None
+        else gen.function_into(writer, reader, into)
+    )
     source = gen.source()
     namespace = dict(gen.constants)
     exec(compile(source, "<avro_reader>", "exec"), namespace)  # noqa: S102 - our own source
@@ -223,6 +273,8 @@ class _Generator:
         }
         self.functions: dict[tuple[str, str | None, bool], str] = {}
         self.inlining: list[str] = []  # records being emitted: one met again is a call
+        #: conversions of the next record's own fields (:attr:`Into.convert`)
+        self.convert: dict[str, Callable[[Any], Any]] = {}
         self.count = 0
         self.vars = 0
 
@@ -274,6 +326,48 @@ class _Generator:
         self.lines += [f"def {name}(data, pos, end):", *body, ""]
         return name
 
+    def function_into(self, w: Any, r: Any, into: Into) -> str:
+        """The function reading a record written as ``w`` into ``r`` as ``into`` says."""
+        w = self.resolve(w, self.wnamed)
+        if r is not None:
+            r = self.resolve(r, self.rnamed)
+        shape = w if r is None else r
+        if _kind(w) not in ("record", "error") or _kind(shape) not in ("record", "error"):
+            raise UnsupportedSchema("only a record is read into an object")
+        if shape["name"] != into.name:
+            raise UnsupportedSchema(f"{shape['name']} is not {into.name}")
+        table = self.wnamed if r is None else self.rnamed
+        types = {f["name"]: f["type"] for f in shape["fields"]}
+        for outer in into.convert:
+            if outer not in types:
+                raise UnsupportedSchema(f"no field {outer} to convert in")
+            kind = self.resolve(types[outer], table)
+            if not all(
+                _kind(self.resolve(b, table)) in ("record", "error")
+                for b in (kind if isinstance(kind, list) else [kind])
+            ):
+                raise UnsupportedSchema(f"field {outer} is not a record or a union of records")
+        self.count += 1
+        name = f"_f{self.count}"
+        body: list[str] = []
+        fields = dict(self.emit_fields(w, r, body, 1, False, into.convert))
+        try:
+            values = {k: f"({t.format_map(fields)})" for k, t in into.args.items()}
+        except KeyError as exc:
+            raise UnsupportedSchema(f"no field {exc} for {into.name}") from None
+        setters = _slot_setters(into.make, values) if into.slots else None
+        if setters is None:
+            body.append(
+                f"    return {self.constant(into.make)}({_call_args(into.make, values)}), pos"
+            )
+        else:
+            body.append(f"    v = {self.constant(object.__new__)}({self.constant(into.make)})")
+            body += [f"    {self.constant(setters[k])}(v, {values[k]})" for k in values]
+            body.append("    return v, pos")
+        params = "".join(f", {p}" for p in into.params)
+        self.lines += [f"def {name}(data, pos, end{params}):", *body, ""]
+        return name
+
     # Each emit_* appends code that reads one datum into variable ``v`` and advances
     # ``pos``. ``r`` is the reader schema fastavro would use (None: no resolution);
     # ``skip``: the value is discarded (fastavro's skip: no logical types, no resolution).
@@ -294,6 +388,8 @@ class _Generator:
         if kind == "union":
             self.emit_union(w, r, v, body, depth, skip)
         elif kind in ("record", "error") and w["name"] in self.inlining:  # recursion
+            if self.convert:
+                raise UnsupportedSchema("a converted record that contains itself")
             body.append(f"{pad}{v}, pos = {self.function_for(w, r, skip)}(data, pos, end)")
         elif kind in ("record", "error"):
             self.emit_record(w, r, v, body, depth, skip)
@@ -385,6 +481,26 @@ class _Generator:
     def emit_record(self, w: Any, r: Any, v: str, body: list[str], depth: int, skip: bool) -> None:
         """A record inline: its fields' code, then one dict display (no call, no tuple)."""
         pad = "    " * depth
+        out = self.emit_fields(w, r, body, depth, skip)
+        if skip:
+            body.append(f"{pad}{v} = None")
+            return
+        items = ", ".join(f"{name!r}: {x}" for name, x in out)
+        body.append(f"{pad}{v} = {{{items}}}")
+
+    def emit_fields(
+        self,
+        w: Any,
+        r: Any,
+        body: list[str],
+        depth: int,
+        skip: bool,
+        inner: Mapping[str, Mapping[str, Callable[[Any], Any]]] | None = None,
+    ) -> list[tuple[str, str]]:
+        """A record's fields read into variables: ``(reader name, variable or default
+        expression)`` in the order of fastavro's dict. ``inner``: the conversions of the
+        fields of the records directly in a field of this one (see :class:`Into`)."""
+        pad = "    " * depth
         if r is not None and _kind(r) not in ("record", "error"):
             raise UnsupportedSchema("a record read as another type")
         body.append(f"{pad}# {w['name']}" + ("" if r is None else f" read as {r['name']}"))
@@ -393,6 +509,7 @@ class _Generator:
             defaults: list[tuple[str, Any]] = []
         else:
             fields, defaults = _resolve_fields(w, r)
+        convert, self.convert = self.convert, {}  # only this record's own fields
         self.inlining.append(w["name"])
         out: list[tuple[str, str]] = []
         for name, wf, rf in fields:
@@ -400,20 +517,29 @@ class _Generator:
             if rf is None and r is not None and not skip:
                 self.emit(wf["type"], None, x, body, depth, True)  # a field the reader lacks
                 continue
+            self.convert = {} if inner is None else dict(inner.get(name, {}))
             self.emit(wf["type"], None if rf is None else rf["type"], x, body, depth, skip)
+            self.convert = {}
             taken = [j for j, item in enumerate(out) if item[0] == name]
             if taken:  # a dict keeps a key's first place
                 out[taken[0]] = (name, x)
             else:
                 out.append((name, x))
         self.inlining.pop()
+        self.convert = convert
         for name, default in defaults:
-            out.append((name, self.default(default)))
-        if skip:
-            body.append(f"{pad}{v} = None")
-            return
-        items = ", ".join(f"{name!r}: {x}" for name, x in out)
-        body.append(f"{pad}{v} = {{{items}}}")
+            if name in convert and not skip:  # converted below: a variable of its own
+                x = self.var("x")
+                body.append(f"{pad}{x} = {self.default(default)}")
+                out.append((name, x))
+            else:
+                out.append((name, self.default(default)))
+        if not skip:
+            for name, x in out:
+                if name in convert:
+                    fn = self.constant(convert[name])
+                    body += [f"{pad}if {x} is not None:", f"{pad}    {x} = {fn}({x})"]
+        return out
 
     def default(self, value: Any) -> str:
         if value is None or isinstance(value, bool | int | float | str):
@@ -529,6 +655,35 @@ class _Generator:
             if len(body) == before:
                 body.append(f"{pad}    pass")
         body += [f"{pad}else:", f"{pad}    raise _Invalid  # out of range, negative or long"]
+
+
+def _call_args(make: Callable[..., Any], values: Mapping[str, str]) -> str:
+    """``make``'s arguments: by position while its signature allows (a cheaper call),
+    then by name; a name it does not take is a TypeError now, not at the first read."""
+    params = inspect.signature(make).parameters
+    inspect.signature(make).bind(**dict.fromkeys(values))
+    args: list[str] = []
+    named = dict(values)
+    for p in params.values():
+        if p.kind is not p.POSITIONAL_OR_KEYWORD or p.name not in named:
+            break
+        args.append(named.pop(p.name))
+    return ", ".join([*args, *(f"{k}={v}" for k, v in named.items())])
+
+
+def _slot_setters(
+    make: Callable[..., Any], values: Mapping[str, str]
+) -> dict[str, Callable[[Any, Any], None]] | None:
+    """Each field's slot setter, if the slots can stand for ``make``'s ``__init__``."""
+    if not dataclasses.is_dataclass(make) or hasattr(make, "__post_init__"):
+        return None
+    fields = dataclasses.fields(make)
+    if any(not f.init for f in fields) or {f.name for f in fields} != set(values):
+        return None
+    slots = {f.name: vars(make).get(f.name) for f in fields}
+    if not all(isinstance(s, types.MemberDescriptorType) for s in slots.values()):
+        return None
+    return {name: s.__set__ for name, s in slots.items()}  # type: ignore[union-attr]
 
 
 def _resolve_fields(w: Any, r: Any) -> tuple[list[tuple[str, Any, Any]], list[tuple[str, Any]]]:

@@ -19,7 +19,8 @@ Bodies are read by code generated once per writer schema (and per ``logical``) b
 which parses the writer schema again on every call. Bytes that reader refuses (corrupt
 ones, or the few fastavro reads by a quirk) are read again with fastavro, so the verdict
 and the error message are fastavro's, as before; so is a writer schema the compiler
-does not handle.
+does not handle. :meth:`AvroCodec.decode_into` reads a record straight into an object
+(:class:`~cdpflow.avro_reader.Into`), with the same fallback for what that reader refuses.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
-from cdpflow.avro_reader import READ_ERRORS, UnsupportedSchema, compile_reader
+from cdpflow.avro_reader import READ_ERRORS, Into, UnsupportedSchema, compile_reader
 from cdpflow.avro_writer import AvroWriter, compile_writer
 from cdpflow.errors import CorruptRecordError, UnknownSchemaError
 
@@ -60,8 +61,11 @@ _UNREADABLE = (
     SchemaResolutionError,
 )
 _HEADER_LEN = len(MARKER) + 8
+_MISSING: Any = object()
 #: A writer's full name and its compiled reader's function (None: read with fastavro).
 _Compiled = tuple[str, Callable[[bytes, int, int], tuple[dict[str, Any], int]] | None]
+#: A writer's reader straight into an object (:class:`Into`); None: read a dict.
+_IntoRead = Callable[..., tuple[Any, int]] | None
 
 
 def schema_dir() -> Path:
@@ -133,6 +137,7 @@ class AvroCodec:
         #: header (marker + fingerprint) -> (full name, compiled reader or None: fastavro)
         self._plain: dict[bytes, _Compiled] = {}
         self._logical: dict[bytes, _Compiled] = {}
+        self._into: dict[Into, dict[bytes, _IntoRead]] = {}
         for path in sorted(self._dir.glob("cdp.*.avsc")):
             parsed = load_schema(str(path))
             if not isinstance(parsed, dict) or parsed.get("type") != "record":
@@ -225,6 +230,54 @@ class AvroCodec:
                     )
                 return name, record
         return name, self._fastavro_decode(data, self._writers[data[2:_HEADER_LEN]], logical)
+
+    def decode_into(self, data: bytes | None, into: Into, *params: Any) -> tuple[str, Any]:
+        """``decode(data, logical=False)``, but a record named ``into.name`` comes built by
+        ``into`` (``params``: its extra arguments), its dict never made.
+
+        Any other record, and the bytes that reader refuses (corrupt ones, or values a
+        conversion refuses, :attr:`Into.refused`), come as ``decode`` gives them, a dict
+        or a :class:`CodecError`: a caller turns those dicts into objects its old way and
+        gets the old verdict, messages included.
+        """
+        readers = self._into.get(into)
+        if readers is None:
+            readers = self._into[into] = {}
+        if type(data) is bytes:  # else (None, a bytearray...) decode decides
+            read = readers.get(data[:_HEADER_LEN], _MISSING)
+            if read is _MISSING:
+                read = self._into_reader_for(data, into, readers)
+            if read is not None:
+                try:
+                    value, end = read(data, _HEADER_LEN, len(data), *params)
+                except READ_ERRORS:
+                    pass
+                except into.refused:
+                    pass
+                else:
+                    if end == len(data):
+                        return into.name, value
+        return self.decode(data, logical=False)
+
+    def _into_reader_for(
+        self, data: bytes, into: Into, readers: dict[bytes, _IntoRead]
+    ) -> _IntoRead:
+        """The writer's reader into ``into``, compiled on first use; None for a writer of
+        another record or beyond the compiler (also cached) and for bad framing (not)."""
+        if len(data) < _HEADER_LEN or data[:2] != MARKER:
+            return None
+        writer = self._writers.get(data[2:_HEADER_LEN])
+        if writer is None:
+            return None
+        read: _IntoRead = None
+        try:
+            if writer.name == into.name:
+                schema, reader = writer.plain_schema, writer.plain_reader
+                read = compile_reader(schema, reader, logical=False, into=into).read
+        except UnsupportedSchema:
+            read = None  # read as a dict
+        readers[data[:_HEADER_LEN]] = read
+        return read
 
     def _reader_for(self, data: bytes, cache: dict[bytes, _Compiled], logical: bool) -> _Compiled:
         """Check the framing of a message; its writer's reader, compiled on first use."""
