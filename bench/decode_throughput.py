@@ -9,11 +9,19 @@ Rows, over the same pre-encoded messages of :mod:`bench.workload` (the body afte
 - fastavro: ``schemaless_reader`` as ``AvroCodec.decode`` called it before (a ``BytesIO``
   per message; the writer schema parsed again on each call, fastavro issue #444);
 - compiled: the generated reader alone;
-- codec.decode: the whole ``AvroCodec.decode`` the dataflow calls (framing, fingerprint,
-  trailing-bytes check, then the compiled reader).
+- codec.decode: the whole ``AvroCodec.decode`` (framing, fingerprint, trailing-bytes
+  check, then the compiled reader).
 
 Each row with ``logical=False`` (what the dataflow reads: times as integer ms) and
-``logical=True`` (aware UTC datetimes). Every row's records are checked equal first.
+``logical=True`` (aware UTC datetimes). Then the bytes to :class:`state.events.Event`, as
+the dataflow's decode step gets it (before ``check_event``), against the first of them:
+
+- fastavro + event_from_record: the decode before any compiled reader;
+- codec.decode + event_from_record: the compiled reader's dict, then the conversion;
+- codec.decode_into Event: the reader that builds the ``Event`` itself (``EVENT_INTO``),
+  what ``flows.decode`` calls now.
+
+Every row's records (or events) are checked equal first.
 """
 
 from __future__ import annotations
@@ -24,12 +32,14 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fastavro import parse_schema, schemaless_reader
 
 from bench.workload import encoded_events
 from cdpflow.avro_reader import compile_reader
 from cdpflow.codec import _HEADER_LEN, _without_logical_types, default_codec
+from flows.decode import EVENT_INTO, event_from_record
 
 __all__ = ["main"]
 
@@ -38,6 +48,32 @@ def _per_message_us(run: Callable[[], None], count: int) -> float:
     start = time.perf_counter()
     run()
     return (time.perf_counter() - start) / count * 1e6
+
+
+def _measure(
+    runs: dict[str, Callable[..., None]], repeat: int, count: int, suffix: str = ""
+) -> list[tuple[str, float, float]]:
+    """Each run's median µs per message and its speed-up over the first run."""
+    first = next(iter(runs))
+    expected: list[object] = []
+    runs[first](keep=expected)
+    for name, run in runs.items():  # same records, or the table means nothing
+        got: list[object] = []
+        run(keep=got)
+        if got != expected or not all(
+            type(a) is type(b) for a, b in zip(got, expected, strict=True)
+        ):
+            raise SystemExit(f"{name}{suffix} read other records than {first}")
+    del expected, got  # timed runs keep nothing: live records would make the GC work
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):  # interleaved, so that a busy moment hits every row
+        for name, run in runs.items():
+            times[name].append(_per_message_us(run, count))
+    base = statistics.median(times[first])
+    return [
+        (f"{name}{suffix}", statistics.median(times[name]), base / statistics.median(times[name]))
+        for name in runs
+    ]
 
 
 def main() -> None:
@@ -57,7 +93,7 @@ def main() -> None:
         schema = logical_schema if logical else parse_schema(_without_logical_types(logical_schema))
         compiled = compile_reader(schema, logical=logical)
 
-        def fastavro_run(schema: object = schema, keep: list[object] | None = None) -> None:
+        def fastavro_run(schema: Any = schema, keep: list[object] | None = None) -> None:
             for m in data:
                 buf = io.BytesIO(m)
                 buf.seek(_HEADER_LEN)
@@ -79,32 +115,54 @@ def main() -> None:
                 if keep is not None:
                     keep.append(record)
 
-        runs = {"fastavro": fastavro_run, "compiled": compiled_run, "codec.decode": codec_run}
-        expected: list[object] = []
-        fastavro_run(keep=expected)
-        for name, run in runs.items():  # same records, or the table means nothing
-            got: list[object] = []
-            run(keep=got)
-            if got != expected:
-                raise SystemExit(f"{name} (logical={logical}) read other records than fastavro")
-        del expected, got  # timed runs keep nothing: live records would make the GC work
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        for _ in range(args.repeat):  # interleaved, so that a busy moment hits every row
-            for name, run in runs.items():
-                times[name].append(_per_message_us(run, len(data)))
-        base = statistics.median(times["fastavro"])
-        for name in runs:
-            us = statistics.median(times[name])
-            rows.append((f"{name}, logical={logical}", us, base / us))
+        runs: dict[str, Callable[..., None]] = {
+            "fastavro": fastavro_run,
+            "compiled": compiled_run,
+            "codec.decode": codec_run,
+        }
+        rows += _measure(runs, args.repeat, len(data), f", logical={logical}")
+
+    plain_schema = parse_schema(_without_logical_types(logical_schema))
+
+    def fastavro_event_run(keep: list[object] | None = None) -> None:
+        for m in data:
+            buf = io.BytesIO(m)
+            buf.seek(_HEADER_LEN)
+            record: Any = schemaless_reader(buf, plain_schema, None)
+            event = event_from_record(record)
+            if keep is not None:
+                keep.append(event)
+
+    def codec_event_run(keep: list[object] | None = None) -> None:
+        for m in data:
+            event = event_from_record(codec.decode(m, logical=False)[1])
+            if keep is not None:
+                keep.append(event)
+
+    def into_run(keep: list[object] | None = None) -> None:
+        for m in data:
+            event = codec.decode_into(m, EVENT_INTO, None)[1]
+            if keep is not None:
+                keep.append(event)
+
+    rows += _measure(
+        {
+            "fastavro + event_from_record": fastavro_event_run,
+            "codec.decode + event_from_record": codec_event_run,
+            "codec.decode_into Event": into_run,
+        },
+        args.repeat,
+        len(data),
+    )
 
     size = sum(map(len, data)) / len(data)
     print(f"{len(data):,} cdp.Event messages ({size:.0f} bytes on average, "
           f"bench.workload), median of {args.repeat}; Python {platform.python_version()}, "
           f"{platform.machine()}")  # fmt: skip
-    print(f"| {'reader':<28} | {'µs / message':>12} | {'speed-up':>10} |")
-    print(f"|{'-' * 30}|{'-' * 13}:|{'-' * 11}:|")
+    print(f"| {'reader':<32} | {'µs / message':>12} | {'speed-up':>10} |")
+    print(f"|{'-' * 34}|{'-' * 13}:|{'-' * 11}:|")
     for name, us, speedup in rows:
-        print(f"| {name:<28} | {us:>12.2f} | {speedup:>10.2f} |")
+        print(f"| {name:<32} | {us:>12.2f} | {speedup:>10.2f} |")
 
 
 if __name__ == "__main__":
