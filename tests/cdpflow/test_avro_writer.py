@@ -13,7 +13,7 @@ from fastavro.validation import validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdpflow.avro_writer import SchemaMismatch, compile_writer
+from cdpflow.avro_writer import SchemaMismatch, compile_record_writer, compile_writer
 from cdpflow.codec import default_codec
 
 CODEC = default_codec()
@@ -89,6 +89,39 @@ def test_valid_records_encode_to_fastavros_bytes(name: str, data: st.DataObject)
     schema = CODEC.schema(name)
     datum = data.draw(valid(schema, schema["__named_schemas"]))
     assert WRITERS[name](datum) == fastavro_bytes(schema, datum)
+
+
+POSITIONAL = {name: compile_record_writer(CODEC.schema(name), b"\xc3\x01") for name in RECORDS}
+
+
+@pytest.mark.parametrize("name", RECORDS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_positional_writer_writes_the_dict_writers_bytes_and_verdict(
+    name: str, data: st.DataObject
+) -> None:
+    schema = CODEC.schema(name)
+    datum = data.draw(valid(schema, schema["__named_schemas"]))
+    if data.draw(st.booleans()):  # one field's value (or something inside it) replaced
+        field = data.draw(st.sampled_from([f["name"] for f in schema["fields"]]))
+        datum = {**datum, field: mutate(datum[field], data)}
+    values = [datum[f["name"]] for f in schema["fields"]]
+    try:
+        expected: bytes | str = b"\xc3\x01" + WRITERS[name](datum)
+    except SchemaMismatch as exc:
+        expected = f"mismatch {exc.field}"
+    try:
+        got: bytes | str = POSITIONAL[name](*values)
+    except SchemaMismatch as exc:
+        got = f"mismatch {exc.field}"
+    assert got == expected
+
+
+def test_positional_writer_needs_a_record_and_every_field() -> None:
+    with pytest.raises(ValueError, match="record schema"):
+        compile_record_writer(parse_schema({"type": "array", "items": "long"}))
+    with pytest.raises(TypeError):
+        POSITIONAL["cdp.TagChange"]("c1", "42")
 
 
 JSONISH = st.recursive(
