@@ -4,12 +4,16 @@ the Avro frame), and both, over customers' states folded from the benchmark work
 
     .venv/bin/python -m bench.snapshot_cost                  # 50,000 events, 20,000 customers
     .venv/bin/python -m bench.snapshot_cost --events 100000 --repeat 5
+    .venv/bin/python -m bench.snapshot_cost --against b5e7e27  # before/after in one run
 
 Under a Zipf load most customers' coalescing window holds one event, so a snapshot is
 paid almost per event: these rows are per snapshot, each the median of ``--repeat``
-passes over every customer's final state (in the workload's order of first events).
+passes over every customer's final state (in the workload's order of first events), in
+the process's CPU time (other work on a shared machine counts less than in wall time).
 The baseline is measured in the same run: encoding a minimal ``cdp.ProfileSnapshot``
 (no profile, ``profile_json`` ``"{}"``), the fixed price of any record on that topic.
+``--against REV`` adds the rows of the view and encoder as they were at ``REV`` (loaded
+from git beside today's), interleaved with today's: a before/after from one run.
 """
 
 from __future__ import annotations
@@ -19,8 +23,13 @@ import gc
 import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
+import types
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from bench.fold_rules import events
@@ -51,12 +60,36 @@ def _clock() -> int:
     return 1_793_000_000_000
 
 
-def measure(sts: list[CustomerState], cfg: ProfileConfig, repeat: int) -> dict[str, float]:
-    """µs per snapshot of each row, the median of ``repeat`` passes, rows interleaved so
-    that a slow spell of the machine falls on all of them."""
+ViewFn = Callable[[CustomerState, ProfileConfig], dict[str, Any]]
+
+
+def code_at(rev: str) -> tuple[ViewFn, type[Encoder]]:
+    """``state.profile_view.view`` and ``flows.encode.Encoder`` as they were at ``rev``
+    (``git show``), loaded beside today's, for rows of that code in the same run."""
+    root = Path(__file__).resolve().parent.parent
+    loaded = []
+    for path in ("state/profile_view.py", "flows/encode.py"):
+        git = ["git", "-C", str(root), "show", f"{rev}:{path}"]
+        source = subprocess.run(git, check=True, capture_output=True, text=True).stdout  # noqa: S603
+        name = f"_at_{rev}_{Path(path).stem}".replace("-", "_")
+        module = types.ModuleType(name)
+        module.__file__ = f"{rev}:{path}"
+        sys.modules[name] = module  # dataclasses and typing look their module up
+        exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102
+        loaded.append(module)
+    return loaded[0].view, loaded[1].Encoder
+
+
+def measure(
+    sts: list[CustomerState],
+    cfg: ProfileConfig,
+    repeat: int,
+    code: dict[str, tuple[ViewFn, type[Encoder]]],
+) -> dict[str, float]:
+    """µs per snapshot of each row (``code``: label -> the view and encoder measured),
+    the median of ``repeat`` passes, rows interleaved so that a slow spell of the machine
+    falls on all of them."""
     codec = default_codec()
-    enc = Encoder(codec, Topics(), _clock)
-    changed = [ProfileChanged(st.key, view(st, cfg), st.watermark, as_of(st)) for st in sts]
     minimal = {
         "customer_id": "c-0",
         "state_version": STATE_VERSION,
@@ -70,35 +103,40 @@ def measure(sts: list[CustomerState], cfg: ProfileConfig, repeat: int) -> dict[s
         for _ in sts:
             encode("cdp.ProfileSnapshot", minimal)
 
-    def only_view() -> None:
-        for st in sts:
-            view(st, cfg)
-
-    def only_encode() -> None:
-        output = enc.output
-        for p in changed:
-            output((p.key, p))
-
-    def both() -> None:
-        output = enc.output
-        for st in sts:
-            output((st.key, ProfileChanged(st.key, view(st, cfg), st.watermark, as_of(st))))
-
-    rows: dict[str, Callable[[], None]] = {
-        "baseline: minimal record": baseline,
-        "view": only_view,
-        "encode": only_encode,
-        "view + encode": both,
-    }
+    rows: dict[str, Callable[[], None]] = {"baseline: minimal record": baseline}
+    for label, (view_fn, encoder) in code.items():
+        enc = encoder(codec, Topics(), _clock)
+        changed = [ProfileChanged(st.key, view_fn(st, cfg), st.watermark, as_of(st)) for st in sts]
+        suffix = f" ({label})" if label else ""
+        rows[f"view{suffix}"] = partial(_only_view, sts, cfg, view_fn)
+        rows[f"encode{suffix}"] = partial(_only_encode, changed, enc)
+        rows[f"view + encode{suffix}"] = partial(_both, sts, cfg, view_fn, enc)
     runs: dict[str, list[float]] = {name: [] for name in rows}
     gc.freeze()
     for _ in range(repeat):
         for name, run in rows.items():
-            start = time.perf_counter()
+            start = time.process_time()  # CPU time: the machine is shared
             run()
-            runs[name].append((time.perf_counter() - start) / len(sts) * 1e6)
+            runs[name].append((time.process_time() - start) / len(sts) * 1e6)
             gc.collect()
     return {name: statistics.median(r) for name, r in runs.items()}
+
+
+def _only_view(sts: list[CustomerState], cfg: ProfileConfig, view_fn: ViewFn) -> None:
+    for st in sts:
+        view_fn(st, cfg)
+
+
+def _only_encode(changed: list[ProfileChanged], enc: Encoder) -> None:
+    output = enc.output
+    for p in changed:
+        output((p.key, p))
+
+
+def _both(sts: list[CustomerState], cfg: ProfileConfig, view_fn: ViewFn, enc: Encoder) -> None:
+    output = enc.output
+    for st in sts:
+        output((st.key, ProfileChanged(st.key, view_fn(st, cfg), st.watermark, as_of(st))))
 
 
 def sizes(sts: list[CustomerState], cfg: ProfileConfig) -> dict[str, float]:
@@ -118,19 +156,24 @@ def main() -> None:
     p.add_argument("--customers", type=int, default=20_000)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    p.add_argument("--against", metavar="REV", help="also rows of the view and encoder at REV")
     args = p.parse_args()
     cfg = ProfileConfig(rules=default_rules())
     sts = states(args.events, args.customers, cfg)
-    us = measure(sts, cfg, args.repeat)
+    code: dict[str, tuple[ViewFn, type[Encoder]]] = {}
+    if args.against:
+        code[args.against] = code_at(args.against)
+    code[""] = (view, Encoder)
+    us = measure(sts, cfg, args.repeat, code)
     size = sizes(sts, cfg)
     base = us["baseline: minimal record"]
     print(f"{args.events:,} events, {len(sts):,} customers' states (of {args.customers:,} "
           f"Zipf), median of {args.repeat}; Python {platform.python_version()}, "
           f"{platform.machine()}")  # fmt: skip
-    print(f"| {'per snapshot':<24} | {'µs':>7} | {'vs baseline':>11} |")
-    print(f"|{'-' * 26}|{'-' * 8}:|{'-' * 12}:|")
+    print(f"| {'per snapshot (CPU time)':<32} | {'µs':>7} | {'vs baseline':>11} |")
+    print(f"|{'-' * 34}|{'-' * 8}:|{'-' * 12}:|")
     for name, value in us.items():
-        print(f"| {name:<24} | {value:>7.2f} | {value / base:>11.1f} |")
+        print(f"| {name:<32} | {value:>7.2f} | {value / base:>11.1f} |")
     print(f"snapshot bytes: median {size['median']:.0f}, p99 {size['p99']:.0f}")
     if args.json:
         out: dict[str, Any] = {**us, "bytes": size}
