@@ -9,7 +9,10 @@ merge's records for the events topic back: the history already holds them.
 Profile snapshots for ``cdp.profiles`` are coalesced: the first change after a snapshot
 arms a **wall-clock** timer of ``flush_ms``; when it fires, one ``ProfileChanged`` carries
 the profile as it is then, however many events arrived meanwhile. The end of a bounded
-input (``on_eof``) flushes at once. ``flush_ms=0`` emits after every batch.
+input (``on_eof``) flushes at once. ``flush_ms=0`` emits after every batch. Under load
+the delay stretches, up to ten times ``flush_ms``, so that snapshots take about a tenth
+of the process's time (:mod:`flows.snapshot_load`); a worker keeping up with its input
+keeps ``flush_ms``.
 
 Rules move with no new event too: an abandoned cart after 60 minutes of silence, a
 lapsed customer, a counter that decays below a threshold. The logic asks the state for
@@ -42,6 +45,7 @@ same moment, for ever).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from time import perf_counter
 from typing import Any
 
 import bytewax.operators as op
@@ -51,6 +55,7 @@ from bytewax.operators import KeyedStream, StatefulBatchLogic
 from flows.clock import Clock
 from flows.dead_letters import Origin
 from flows.failures import record_failure
+from flows.snapshot_load import LOAD, SnapshotLoad
 from flows.stream_clock import StreamClock
 from state import (
     CustomerState,
@@ -108,6 +113,7 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         resend: bool,
         freeze_idle_ms: int,
         resume: Snapshot | None,
+        load: SnapshotLoad = LOAD,
     ) -> None:
         self._end_at_stream_time = end_at_stream_time
         self._resend = resend
@@ -116,6 +122,7 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         self._clock = stream.wall
         self._grace = grace_ms
         self._flush = timedelta(milliseconds=flush_ms)
+        self._load = load
         self._freeze_idle = timedelta(milliseconds=freeze_idle_ms) if freeze_idle_ms else None
         self._touched: datetime | None = None  # wall time of the last event batch
         self._st: CustomerState | None = None
@@ -241,7 +248,7 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
     def _mark_changed(self) -> None:
         if not self._pending:
             self._pending = True
-            self._flush_at = self._now() + self._flush
+            self._flush_at = self._now() + self._flush * self._load.stretch()
 
     def on_notify(self) -> tuple[list[Output], bool]:
         """A rules deadline or the idle TTL passed in stream time, or the snapshot delay in
@@ -342,10 +349,13 @@ class _ProfileLogic(StatefulBatchLogic[Event, Output, Snapshot]):
         return self._profile(st)
 
     def _profile(self, st: CustomerState) -> list[Output]:
+        start = perf_counter()
         try:
             return [ProfileChanged(st.key, view(st, self._cfg), st.watermark, as_of(st))]
         except Exception as exc:  # noqa: BLE001 - the failure boundary: the worker goes on
             return [self._failed("profile_view", exc, "", st.watermark, None)]
+        finally:
+            self._load.spent(perf_counter() - start)
 
 
 @operator
