@@ -3,8 +3,9 @@
 Triggers carry what the events said; many events name a product by id alone. With
 ``CDPFLOW_MAILER_CATALOG_FILE`` set, the mailer reads a feed once at start (JSON Lines,
 ``.jsonl``, one object a line; or CSV, ``.csv``, with a header row) with the columns
-``product_id`` (required), ``name``, ``category``, ``price`` and ``currency``. A value the
-trigger has wins; the catalogue only fills the gaps. A bad row is a one-line error naming
+``product_id`` (required), ``name``, ``category``, ``price``, ``currency`` and
+``image_url`` (an absolute http(s) URL, :mod:`state.image_url`). A value the trigger has
+wins; the catalogue only fills the gaps. A bad row is a one-line error naming
 the file, the line and the field, never the value.
 
 >>> c = Catalog({"sku-1": Product("Trail shoe", "shoes", 89.9, "EUR")})
@@ -27,13 +28,15 @@ from typing import Any
 import orjson
 
 from cdpflow.errors import ConfigError
+from state.image_url import http_url
 
 __all__ = ["Catalog", "Product", "load_catalog"]
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _MAX_TEXT = 300
 _MAX_PRICE = 1e9
-_FIELDS = ("name", "category", "price", "currency")
+_MAX_URL = 2048
+_FIELDS = ("name", "category", "price", "currency", "image_url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ class Product:
     category: str | None = None
     price: float | None = None
     currency: str | None = None
+    image_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +53,8 @@ class Catalog:
     products: Mapping[str, Product] = field(default_factory=dict)
 
     def fill(self, product: dict[str, Any]) -> dict[str, Any]:
-        """``product`` (``product_id``, ``name``, ``category``, ``price``, ``currency``)
-        with its missing values taken from the catalogue."""
+        """``product`` (``product_id``, ``name``, ``category``, ``price``, ``currency``,
+        ``image_url``) with its missing values taken from the catalogue."""
         known = self.products.get(str(product.get("product_id") or ""))
         if known is None:
             return product
@@ -89,6 +93,7 @@ def load_catalog(path: Path) -> Catalog:
             category=_text(row.get("category"), f"{where}: category"),
             price=_price(row.get("price"), f"{where}: price"),
             currency=_currency(row.get("currency"), f"{where}: currency"),
+            image_url=_image(row.get("image_url"), f"{where}: image_url"),
         )
     return Catalog(products)
 
@@ -120,6 +125,16 @@ def _price(value: Any, where: str) -> float | None:
     if not math.isfinite(price) or not 0 <= price <= _MAX_PRICE:
         raise ConfigError(f"{where}: expected a number from 0 to {_MAX_PRICE:g}")
     return price
+
+
+def _image(value: Any, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    url = http_url(value) if isinstance(value, str) and len(value) <= _MAX_URL else None
+    if url is None:
+        raise ConfigError(f"{where}: expected an absolute http(s) URL of at most {_MAX_URL} "
+                          "characters")  # fmt: skip
+    return url
 
 
 def _currency(value: Any, where: str) -> str | None:

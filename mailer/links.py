@@ -21,9 +21,16 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from cdpflow.errors import ConfigError
 from cdpflow.secrets import Secret
-from mailer.unsubscribe import sign_token
+from mailer.unsubscribe import SECRET_VARIABLE, sign_token
 
-__all__ = ["DAY_S", "LinkConfig", "Unsubscribe", "check_pattern"]
+__all__ = [
+    "DAY_S",
+    "PLACEHOLDER",
+    "UNSUBSCRIBE_URL_REQUIRED",
+    "LinkConfig",
+    "Unsubscribe",
+    "check_pattern",
+]
 
 DAY_S = 86_400
 #: ``List-Unsubscribe: `` and the value stay within one 998-character header line.
@@ -38,13 +45,29 @@ class Unsubscribe:
     header: str
 
 
+#: The one line ``cdpflow mailer`` stops with when it has no unsubscribe link to give.
+UNSUBSCRIBE_URL_REQUIRED = (
+    "CDPFLOW_MAILER_UNSUBSCRIBE_URL is required: every marketing email must carry "
+    "one-click List-Unsubscribe (RFC 8058); set it to the collector's "
+    f"https://.../v1/unsubscribe, with {SECRET_VARIABLE} as on the collector"
+)
+#: What ``cdpflow mailer preview`` shows without ``CDPFLOW_MAILER_UNSUBSCRIBE_URL``: a link
+#: that says what is missing, in the reserved ``.invalid`` domain (RFC 2606), so it reaches
+#: nobody. The mailer itself does not start without the setting.
+PLACEHOLDER = Unsubscribe(
+    "https://unsubscribe-url-not-set.invalid/set-CDPFLOW_MAILER_UNSUBSCRIBE_URL",
+    "<https://unsubscribe-url-not-set.invalid/set-CDPFLOW_MAILER_UNSUBSCRIBE_URL>",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class LinkConfig:
     shop_url: str | None = None
     product_url: str | None = None
     category_url: str | None = None
     cart_url: str | None = None
-    #: The collector's ``/v1/unsubscribe`` URL; ``None``: no one-click unsubscribe.
+    #: The collector's ``/v1/unsubscribe`` URL. The mailer requires it (every marketing
+    #: email carries List-Unsubscribe); ``None`` only in previews and tests of links.
     unsubscribe_url: str | None = None
     unsubscribe_mailto: str | None = None
     secrets: tuple[Secret, ...] = ()
@@ -68,7 +91,7 @@ class LinkConfig:
 
     def unsubscribe(self, customer_id: str, trigger_id: str, now_s: float) -> Unsubscribe | None:
         """The link for one email; ``None`` without an unsubscribe URL and secret, or for
-        ids too long to sign (then the email says to unsubscribe in the account)."""
+        ids too long to sign (the mailer then sends nothing: see :mod:`mailer.sink`)."""
         if self.unsubscribe_url is None or not self.secrets:
             return None
         try:

@@ -11,6 +11,11 @@ A test send goes through the configured delivery (SMTP or webhook) to ``--send-t
 with ``[TEST]`` before the subject and a fresh ``preview-`` trigger id; it touches neither
 the ledger nor the frequency cap, and its unsubscribe link names ``preview:<customer>``, so
 a tester who clicks it unsubscribes no real customer. Errors are one line, exit 2.
+
+Without ``CDPFLOW_MAILER_UNSUBSCRIBE_URL`` (which the mailer itself does not start
+without) the preview still renders, with a placeholder link that says what is missing
+(:data:`mailer.links.PLACEHOLDER`, in ``.invalid``) in the headers and both parts, and
+one warning line on stderr.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from cdpflow.codec import default_codec
 from cdpflow.errors import CdpflowError, ConfigError
 from mailer.addresses import InvalidRecipient, header_text, recipient
 from mailer.exceptions import DeliveryError
+from mailer.links import PLACEHOLDER
 from mailer.message import OutgoingEmail, to_mime
 from mailer.settings import MailerSettings
 from mailer.templates import Renderer, context_for, template_for
@@ -38,6 +44,10 @@ from state.store import StoredProfile
 __all__ = ["main", "sample_trigger"]
 
 _HOUR_MS = 3_600_000
+_NO_URL = (
+    "CDPFLOW_MAILER_UNSUBSCRIBE_URL is not set: the unsubscribe link is a placeholder, "
+    "and 'cdpflow mailer' will not start without it"
+)
 
 
 def sample_trigger(rule: str, now_ms: int) -> dict[str, Any]:
@@ -104,9 +114,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = MailerSettings.from_env()
+        settings = MailerSettings.from_env(for_preview=True)
         if args.state_dir is not None:
             settings = replace(settings, state_dir=args.state_dir)
+        if settings.links.unsubscribe_url is None:
+            print(f"cdpflow mailer preview: warning: {_NO_URL}", file=sys.stderr)
         return _preview(args, settings)
     except CdpflowError as exc:
         print(f"cdpflow mailer preview: error: {exc}", file=sys.stderr)
@@ -137,11 +149,12 @@ def _preview(args: argparse.Namespace, settings: MailerSettings) -> int:
     if args.send_to is not None:
         token_customer = f"preview:{token_customer}"
     unsubscribe = settings.links.unsubscribe(token_customer, test_id, now_ms / 1000)
+    if unsubscribe is None:  # no URL (warned above), or ids too long to sign
+        unsubscribe = PLACEHOLDER
     from mailer.worker import catalog_for
 
     context = context_for(trigger, profile, settings.shop_name, settings.links,
-                          unsubscribe.url if unsubscribe else None,
-                          catalog_for(settings))  # fmt: skip
+                          unsubscribe.url, catalog_for(settings))  # fmt: skip
     rendered = renderer.render(template, context)
     to = args.send_to or (profile.email if profile and profile.email else trigger["email"])
     try:
@@ -158,7 +171,7 @@ def _preview(args: argparse.Namespace, settings: MailerSettings) -> int:
         subject=f"[TEST] {subject}" if args.send_to else subject,
         text=rendered.text,
         html=rendered.html,
-        list_unsubscribe=unsubscribe.header if unsubscribe else None,
+        list_unsubscribe=unsubscribe.header,
     )
     mime = to_mime(email, settings.shop_name, now_ms / 1000)
     if args.customer is not None:

@@ -3,6 +3,12 @@
 Kafka and topic names come from :class:`cdpflow.settings.Settings`; the mailer adds
 ``CDPFLOW_MAILER_*``, ``CDPFLOW_SMTP_*`` and ``CDPFLOW_WEBHOOK_*`` (all listed in the
 README). Errors name the variable; secrets are never echoed.
+
+Every email the mailer sends is a marketing email (triggers are moments in a customer's
+behaviour, never receipts), and every marketing email must carry one-click
+``List-Unsubscribe`` (RFC 8058; Gmail's and Yahoo's bulk-sender rules): without
+``CDPFLOW_MAILER_UNSUBSCRIBE_URL`` (and so ``CDPFLOW_UNSUBSCRIBE_SECRET``) the mailer does
+not start. Only ``cdpflow mailer preview`` (``for_preview=True``) goes without it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from cdpflow.secrets import Secret
 from cdpflow.settings import Settings
 from mailer.addresses import InvalidRecipient, recipient
 from mailer.delivery import Backoff
-from mailer.links import DAY_S, LinkConfig, check_pattern
+from mailer.links import DAY_S, UNSUBSCRIBE_URL_REQUIRED, LinkConfig, check_pattern
 from mailer.policy import DAY_MS, PolicyConfig
 from mailer.quiet_hours import QuietHours
 from mailer.smtp import SmtpConfig
@@ -68,7 +74,12 @@ class MailerSettings:
     metrics_host: str = "127.0.0.1"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> MailerSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, for_preview: bool = False
+    ) -> MailerSettings:
+        """The settings, or :class:`ConfigError` naming the variable. ``for_preview``:
+        for ``cdpflow mailer preview``, which renders without an unsubscribe URL (the
+        mailer does not: :data:`UNSUBSCRIBE_URL_REQUIRED`)."""
         e = os.environ if env is None else env
         shared = Settings.from_env(e)
         r = _Reader(e)
@@ -120,7 +131,8 @@ class MailerSettings:
         catalog = r.text("CDPFLOW_MAILER_CATALOG_FILE", "")
         if catalog and not Path(catalog).is_file():
             raise ConfigError("CDPFLOW_MAILER_CATALOG_FILE is not a file")
-        return cls(
+        links = _links(e, r)
+        settings = cls(
             bootstrap_servers=shared.bootstrap_servers,
             triggers_topic=shared.topics.triggers,
             profiles_topic=shared.topics.profiles,
@@ -146,12 +158,16 @@ class MailerSettings:
             profile_wait_ms=int(r.number("CDPFLOW_MAILER_PROFILE_WAIT_MS", 5000, 0, 600_000)),
             dedupe_ttl_ms=int(r.number("CDPFLOW_MAILER_DEDUPE_TTL_MS", 30 * DAY_MS, 1, 1e13)),
             templates_dir=Path(templates) if templates else None,
-            links=_links(e, r),
+            links=links,
             fallback_template=fallback,
             catalog_file=Path(catalog) if catalog else None,
             metrics_port=int(r.number("CDPFLOW_MAILER_METRICS_PORT", 0, 0, 65535)) or None,
             metrics_host=r.text("CDPFLOW_MAILER_METRICS_HOST", d.metrics_host),
         )
+        # Last, so that a wrong value elsewhere is named first.
+        if links.unsubscribe_url is None and not for_preview:
+            raise ConfigError(UNSUBSCRIBE_URL_REQUIRED)
+        return settings
 
 
 def _links(e: Mapping[str, str], r: _Reader) -> LinkConfig:

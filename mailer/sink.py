@@ -9,6 +9,11 @@ outcome; what cannot be delivered or rendered, and a recipient that is not one v
 address, goes to the dead-letter topic first. ``TagChange`` records are ignored.
 Deferred triggers come back through :meth:`TriggerMailer.run_due`.
 
+Every email is a marketing email and carries ``List-Unsubscribe``: a mailer without an
+unsubscribe URL is not built (``ConfigError``), and a trigger whose link cannot be signed
+(its ids too long for a token) is dead-lettered (``no_unsubscribe_link``), never sent
+without one.
+
 The failure boundary: any other exception while handling one trigger (or one deferred
 trigger) makes it a ``processing_error`` dead letter naming the stage and the exception
 type (:mod:`mailer.failures`), counted in ``cdpflow_mailer_processing_errors``, and the
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cdpflow.codec import AvroCodec
-from cdpflow.errors import CodecError
+from cdpflow.errors import CodecError, ConfigError
 from mailer.addresses import header_text
 from mailer.catalog import Catalog
 from mailer.dead_letters import DeadLetterSink, MailerDeadLetter
@@ -35,7 +40,7 @@ from mailer.delivery import Backoff, Delivery, deliver_with_retries
 from mailer.exceptions import TemplateError, Unavailable
 from mailer.failures import PROCESSING_ERROR, describe
 from mailer.ledger import Deferred, Ledger, Outcome
-from mailer.links import LinkConfig
+from mailer.links import UNSUBSCRIBE_URL_REQUIRED, LinkConfig
 from mailer.message import OutgoingEmail
 from mailer.metrics import MailerMetrics
 from mailer.policy import Defer, PolicyConfig, Refuse, Skip, decide
@@ -46,6 +51,8 @@ __all__ = ["MailerConfig", "ProfileLookup", "Result", "TriggerMailer", "TriggerM
 
 log = logging.getLogger("cdpflow.mailer")
 
+#: The dead-letter reason of a trigger whose email could get no unsubscribe link.
+NO_UNSUBSCRIBE_LINK = "no_unsubscribe_link"
 #: A trigger id goes into the ``Message-ID`` and ``X-Cdpflow-Trigger`` headers and the
 #: ledger's keys: a dot-atom of letters, digits, ``_`` and ``-`` (the dataflow's are hex).
 _TRIGGER_ID = re.compile(r"[A-Za-z0-9_-]{1,128}(?:\.[A-Za-z0-9_-]{1,128}){0,3}")
@@ -107,6 +114,8 @@ class TriggerMailer:
         sleep: Callable[[float], None],
         metrics: MailerMetrics | None = None,
     ) -> None:
+        if config.links.unsubscribe_url is None or not config.links.secrets:
+            raise ConfigError(UNSUBSCRIBE_URL_REQUIRED)
         self._cfg = config
         self._ledger = ledger
         self._profiles = profiles
@@ -221,8 +230,11 @@ class TriggerMailer:
         at.stage = "render"
         links = self._cfg.links
         unsubscribe = links.unsubscribe(trigger["customer_id"], trigger_id, now / 1000)
-        context = context_for(trigger, profile, self._cfg.shop_name, links,
-                              unsubscribe.url if unsubscribe else None,
+        if unsubscribe is None:
+            detail = "no List-Unsubscribe link: the ids do not fit an unsubscribe token"
+            self._dead_letter(msg, trigger_id, NO_UNSUBSCRIBE_LINK, detail, "NoUnsubscribeLink")
+            return self._record(trigger_id, "dead_lettered", NO_UNSUBSCRIBE_LINK, deferred)
+        context = context_for(trigger, profile, self._cfg.shop_name, links, unsubscribe.url,
                               self._cfg.catalog)  # fmt: skip
         try:
             rendered = self._renderer.render(template, context)
@@ -239,7 +251,7 @@ class TriggerMailer:
             subject=header_text(rendered.subject),
             text=rendered.text,
             html=rendered.html,
-            list_unsubscribe=unsubscribe.header if unsubscribe else None,
+            list_unsubscribe=unsubscribe.header,
         )
         at.stage = "deliver"
         gave_up = deliver_with_retries(self._delivery, email, self._cfg.backoff, self._sleep)

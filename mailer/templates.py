@@ -8,8 +8,10 @@ instead of sending an email with a hole in it.
 
 Context: ``first_name`` (may be ``None``), ``rule``, ``category`` and ``category_url``,
 ``products`` (the viewed products, newest last: ``product_id``, ``name``, ``label``,
-``url``), ``items`` (cart lines: ``product_id``, ``name``, ``label`` (the name, else the
-id), ``category``, ``price``, ``currency``, ``quantity``, ``line_total``, ``url``),
+``url``, ``image_url``), ``items`` (cart lines: ``product_id``, ``name``, ``label`` (the
+name, else the id), ``category``, ``price``, ``currency``, ``quantity``, ``line_total``,
+``url``, ``image_url``: an absolute http(s) URL or ``None``, :mod:`state.image_url`, so
+a template cannot put a ``javascript:`` or ``data:`` one in an ``<img>``),
 ``amount``, ``currency`` (the trigger's, else the one all lines share), ``attributes``
 (the trigger's attributes, JSON-decoded), ``shop_name``, ``shop_url``, ``cart_url``,
 ``unsubscribe_url`` (what a product lacks is filled from the shop's catalogue when one is
@@ -17,8 +19,10 @@ configured, :mod:`mailer.catalog`; each link ``None`` when not configured; shop 
 parameters naming the rule, :mod:`mailer.links`); filter ``money``
 (``{{ 12.5 | money("EUR") }}`` → ``12.50 EUR``).
 
-The shipped HTML is email-safe: tables and inline styles, no external CSS, scripts,
-images or tracking pixels; the text part says the same things.
+The shipped HTML is email-safe: tables and inline styles, no external CSS or scripts,
+no tracking pixels; the only images are the products' own (``image_url``, at most 64
+pixels wide, ``alt`` the product's label), and a product without one shows none. The text
+part says the same things (an image has no words to add).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import orjson
 from mailer.catalog import Catalog
 from mailer.exceptions import TemplateError
 from mailer.links import LinkConfig
+from state.image_url import safe_image_url
 from state.store import StoredProfile
 
 __all__ = ["TEMPLATE_DIR", "TEMPLATE_NAME", "Rendered", "Renderer", "context_for", "template_for"]
@@ -108,6 +113,7 @@ def context_for(
                 "quantity": quantity,
                 "line_total": None if price is None else price * quantity,
                 "url": links.product(pid, rule),
+                "image_url": safe_image_url(product.get("image_url")),
             }
         )
     named = {str(i["currency"]) for i in items if i["currency"]}
@@ -147,11 +153,12 @@ def _viewed(
     rule: str,
     line: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    fields = ("name", "category", "price", "currency")
+    fields = ("name", "category", "price", "currency", "image_url")
     known = {"product_id": pid, **{f: (line or {}).get(f) for f in fields}}
     known = catalog.fill(known)
     label, url = known["name"] or pid, links.product(pid, rule)
-    return {**known, "label": label, "url": url, "currency": known["currency"] or currency}
+    return {**known, "label": label, "url": url, "currency": known["currency"] or currency,
+            "image_url": safe_image_url(known["image_url"])}  # fmt: skip
 
 
 def _common(currencies: set[str]) -> str | None:

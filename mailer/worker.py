@@ -165,9 +165,6 @@ def run(
         config = MailerConfig(settings.sender, settings.shop_name, settings.policy,
                               settings.backoff, settings.profile_wait_ms, settings.links,
                               settings.fallback_template, catalog_for(settings))  # fmt: skip
-        if settings.links.unsubscribe_url is None:
-            log.warning("CDPFLOW_MAILER_UNSUBSCRIBE_URL unset: emails go out without "
-                        "List-Unsubscribe (providers expect it of bulk mail)")  # fmt: skip
         mailer = TriggerMailer(
             config,
             ledger=ledger,

@@ -828,13 +828,26 @@ _FIELDS = (
     *("originalTimestamp", "sentAt", "context", "properties", "name", "traits"),
 )
 _QUANTITIES = st.one_of(st.integers(-3, 10), _INTS)
+#: Image URLs the mapping keeps (made https when protocol-relative) or refuses.
+_IMAGE_URLS = st.one_of(
+    st.sampled_from([
+        "https://cdn.shop.example/p/1.jpg", "http://x.example/a.png?w=1&h=2", "//cdn.example/b.jpg",
+        "HTTPS://X.EXAMPLE/c.jpg", "", "javascript:alert(1)", "data:image/png;base64,AAAA",
+        "/relative.jpg", "https://user:pw@x.example/a.jpg", " https://x.example/a.jpg",
+        "https://", "http://[::1/x", "https://例え.jp/画像.png",
+    ]),
+    st.builds(lambda rest: "https://cdn.example/" + rest, _STRINGS),
+    _PROPS_TEXT,
+)  # fmt: skip
 _PROPERTIES = st.builds(
-    lambda known, price, quantity, extra: {**extra, **known, **price, **quantity},
+    lambda known, price, quantity, image, extra: {**extra, **known, **price, **quantity,
+                                                  **image},
     _record(**dict.fromkeys(_PROPERTY_NAMES, _PROPS_TEXT)),
     _record(price=st.one_of(_INTS, _FLOATS)),
     _record(quantity=_QUANTITIES),
+    _record(image_url=_IMAGE_URLS),
     st.dictionaries(_STRINGS, _JSON, max_size=3),
-)
+)  # fmt: skip
 #: An item of ``properties.products``: one of the product id keys, and the Product fields.
 _PRODUCT_NAMES = ("product_id", "sku", "id", "name", "category", "price", "currency", "quantity")
 _PRODUCTS = st.builds(
@@ -847,6 +860,7 @@ _PRODUCTS = st.builds(
         currency=_PROPS_TEXT,
         price=st.one_of(_INTS, _FLOATS),
         quantity=_QUANTITIES,
+        image_url=_IMAGE_URLS,
     ),
     st.dictionaries(_STRINGS, _JSON, max_size=2),
 )
@@ -1043,3 +1057,30 @@ def test_the_fast_path_is_the_python_path_or_declines(
     items: list[Any], args: dict[str, Any]
 ) -> None:
     check_contract(items, args, event)
+
+
+@pytest.mark.parametrize(
+    ("image", "kept"),
+    [("https://cdn.shop.example/p/1.jpg", "https://cdn.shop.example/p/1.jpg"),
+     ("//cdn.shop.example/p/1.jpg", "https://cdn.shop.example/p/1.jpg"), ("", None), (None, None),
+     ("javascript:alert(1)", REJECTED), ("data:image/png;base64,AAAA", REJECTED),
+     ("/p/1.jpg", REJECTED), (7, REJECTED)],
+)  # fmt: skip
+def test_an_image_url_is_kept_by_both_paths_alike_or_left_to_the_python_path_to_refuse(
+    image: Any, kept: str | None
+) -> None:
+    props: dict[str, Any] = {"product_id": "p1", "name": "Tote", "price": 9.5}
+    if image is not None:
+        props["image_url"] = image
+    for name in ("Product Viewed", "Product Added"):
+        item = {"type": "track", "event": name, "userId": "c-1", "messageId": "m-1",
+                "properties": props}  # fmt: skip
+        [fast] = check_contract([item], PLAIN_ARGS)
+        expected = reference(item, PLAIN_ARGS)
+        if kept == REJECTED:
+            assert (fast, expected) == (None, REJECTED)
+            continue
+        assert fast is not None  # the usual shape: the fast path took it
+        payload = CODEC.decode(fast.value)[1]["payload"]
+        product = payload["product"] if name == "Product Viewed" else payload["item"]["product"]
+        assert product["image_url"] == kept

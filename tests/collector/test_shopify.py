@@ -233,3 +233,36 @@ def test_a_signup_date_out_of_range_is_refused(created: str) -> None:
     [identify] = shopify_to_json("customers/update", body, "w", RECEIVED)
     with pytest.raises(EventValidationError, match=r"^payload\.signup_date: date out of range$"):
         record_from_json(identify, default_codec())
+
+
+IMAGE = "https://cdn.shopify.com/s/files/1/0001/products/ipod.jpg"
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [({"image_url": IMAGE}, IMAGE), ({"image": IMAGE}, IMAGE), ({"image": {"src": IMAGE}}, IMAGE),
+     ({"image": {"url": IMAGE, "alt": "iPod"}}, IMAGE),
+     ({"image": "//cdn.shopify.com/ipod.jpg"}, "https://cdn.shopify.com/ipod.jpg"),
+     ({}, None), ({"image": None}, None), ({"image": {"id": 5}}, None), ({"image": 5}, None)],
+)  # fmt: skip
+def test_a_line_items_image_is_mapped_when_the_payload_has_one(line: dict, kept: str | None):
+    body = {**ORDER, "line_items": [{**ORDER["line_items"][0], **line}]}
+    [r] = records("orders/create", body)
+    assert r["payload"]["items"][0]["product"]["image_url"] == kept
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [({"image_url": "javascript:alert(1)"}, "line_items[0].image_url"),
+     ({"image": "data:image/png;base64,AAAA"}, "line_items[0].image"),
+     ({"image": {"src": "/files/ipod.jpg"}}, "line_items[0].image.src")],
+)  # fmt: skip
+def test_an_image_that_is_not_absolute_http_is_refused_naming_the_field(line: dict, field: str):
+    body = {**ORDER, "line_items": [{**ORDER["line_items"][0], **line}]}
+    with pytest.raises(EventValidationError) as err:
+        shopify_to_json("orders/create", body, "wh", RECEIVED)
+    assert (err.value.reason, str(err.value)) == (
+        "invalid_field",
+        f"{field}: not an absolute http(s) URL",
+    )
+    assert "javascript" not in str(err.value)

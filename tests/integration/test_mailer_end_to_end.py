@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from cdpflow.codec import default_codec
 from cdpflow.settings import Settings
 from tests.integration.conftest import read_topic, run_cdpflow, settings_env
+from tests.mailer.conftest import UNSUBSCRIBE_ENV
 from tests.mailer.smtp_server import RecordingHandler, free_port, smtp_server
 
 MIN = 60_000
@@ -61,7 +62,7 @@ def run_mailer(settings: Settings, state_dir: Path, smtp: tuple[str, int], *,
         CDPFLOW_MAILER_FROM="shop@example.com",
         CDPFLOW_MAILER_SHOP_NAME="Test Shop",
         CDPFLOW_MAILER_RETRY_BASE_S="0.05",
-        **extra,
+        **{**UNSUBSCRIBE_ENV, **extra},  # the mailer does not start without one-click links
     )
     proc = subprocess.run([sys.executable, "-m", "mailer.main", "--until-idle", "3"], env=env,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
@@ -348,6 +349,7 @@ def test_a_running_mailer_serves_its_metrics(kafka_settings, tmp_path) -> None:
             CDPFLOW_SMTP_SECURITY="none", CDPFLOW_MAILER_STATE_DIR=str(tmp_path / "m"),
             CDPFLOW_MAILER_GROUP=f"it-{uuid.uuid4().hex}", CDPFLOW_MAILER_QUIET_HOURS="off",
             CDPFLOW_MAILER_FROM="shop@example.com", CDPFLOW_MAILER_METRICS_PORT=str(port),
+            **UNSUBSCRIBE_ENV,
         )  # fmt: skip
         args = [sys.executable, "-m", "mailer.main", "--until-idle", "20"]
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

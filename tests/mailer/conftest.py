@@ -10,10 +10,22 @@ import orjson
 import pytest
 
 from cdpflow.codec import default_codec
+from cdpflow.secrets import Secret
+from mailer.links import LinkConfig
 from state.store import StoredProfile
 from tests.mailer.smtp_server import RecordingHandler, smtp_server
 
 NOW = 1_795_000_000_000  # 2026-11-17T...Z, a fixed wall clock for unit tests
+#: The one-click unsubscribe every mailer needs (it does not start without it).
+UNSUBSCRIBE_URL = "https://collect.shop.example/v1/unsubscribe"
+UNSUBSCRIBE_SECRET = "u" * 32
+UNSUBSCRIBE_ENV = {
+    "CDPFLOW_MAILER_UNSUBSCRIBE_URL": UNSUBSCRIBE_URL,
+    "CDPFLOW_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
+}
+UNSUBSCRIBE_LINKS = LinkConfig(
+    unsubscribe_url=UNSUBSCRIBE_URL, secrets=(Secret(UNSUBSCRIBE_SECRET),)
+)
 
 
 @pytest.fixture

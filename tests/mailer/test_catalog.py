@@ -42,6 +42,9 @@ def test_jsonl_and_csv_feeds(tmp_path) -> None:
         ("f.jsonl", '["a"]\n', "line 1: expected an object"),
         ("f.csv", "product_id,price\nsecret-sku,lots\n", "line 2: price"),
         ("f.txt", "", "must end in .jsonl or .csv"),
+        ("f.jsonl", '{"product_id": "a", "image_url": "javascript:alert(1)"}\n',
+         "line 1: image_url"),
+        ("f.csv", "product_id,image_url\na,data:image/png;base64,AAAA\n", "line 2: image_url"),
     ],
 )  # fmt: skip
 def test_bad_feeds_name_the_line_and_field_not_the_value(tmp_path, name, content, message):
@@ -62,6 +65,7 @@ def test_the_triggers_values_win_and_gaps_are_filled() -> None:
         "category": "bags",
         "price": 49.5,
         "currency": "EUR",
+        "image_url": None,
     }
     assert catalog.fill({"product_id": "other", "name": None}) == {
         "product_id": "other",
@@ -100,3 +104,18 @@ def test_preview_reads_the_catalogue_setting(tmp_path, monkeypatch, capsys) -> N
     monkeypatch.setenv("CDPFLOW_MAILER_CATALOG_FILE", str(tmp_path / "missing.jsonl"))
     assert main(["preview", "category_interest"]) == 2
     assert "CDPFLOW_MAILER_CATALOG_FILE is not a file" in capsys.readouterr().err
+
+
+def test_a_catalogue_image_fills_a_line_without_one_and_shows_in_the_html(tmp_path) -> None:
+    from mailer.links import LinkConfig
+    from mailer.templates import Renderer, context_for
+
+    feed = tmp_path / "feed.csv"
+    feed.write_text("product_id,name,image_url\nbag-7,Tote Bag,https://cdn.shop.example/b.jpg\n")
+    catalog = load_catalog(feed)
+    trigger = {"rule": "abandoned_cart", "items": [
+        {"product": {"product_id": "bag-7", "price": 49.5}, "quantity": 1}]}  # fmt: skip
+    context = context_for(trigger, None, "Shop", LinkConfig(), "https://u.example/x", catalog)
+    assert context["items"][0]["image_url"] == "https://cdn.shop.example/b.jpg"
+    html = Renderer().render("abandoned_cart", context).html
+    assert '<img src="https://cdn.shop.example/b.jpg" alt="Tote Bag" width="64"' in html

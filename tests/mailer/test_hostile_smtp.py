@@ -19,7 +19,7 @@ from mailer.sink import MailerConfig, TriggerMailer, TriggerMessage
 from mailer.smtp import SmtpConfig, SmtpDelivery
 from mailer.templates import Renderer
 from state.store import MemoryProfileStore
-from tests.mailer.conftest import NOW
+from tests.mailer.conftest import NOW, UNSUBSCRIBE_LINKS
 
 
 @dataclass
@@ -62,7 +62,8 @@ def test_hostile_recipients_reach_no_one_and_a_normal_customer_still_gets_email(
     delivery = SmtpDelivery(SmtpConfig(host=host, port=port, security="none", timeout_s=5,
                                        sender_name="Shop\r\nBcc: b@evil.example"))  # fmt: skip
     config = MailerConfig("shop@example.com", "Shop", PolicyConfig(quiet_hours=None),
-                          Backoff(2, 0.0, 0.0), profile_wait_ms=0)  # fmt: skip
+                          Backoff(2, 0.0, 0.0), profile_wait_ms=0,
+                          links=UNSUBSCRIBE_LINKS)  # fmt: skip
     mailer = TriggerMailer(config, ledger=ledger, profiles=profiles, renderer=Renderer(),
                            delivery=delivery, dead_letters=letters, codec=default_codec(),
                            now_ms=lambda: NOW, sleep=lambda _s: None)  # fmt: skip

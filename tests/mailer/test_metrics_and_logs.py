@@ -15,6 +15,7 @@ from mailer.logs import configure_logging
 from mailer.metrics import MailerMetrics
 from mailer.settings import MailerSettings
 from mailer.worker import serve_metrics
+from tests.mailer.conftest import UNSUBSCRIBE_ENV
 from tests.mailer.smtp_server import free_port
 
 
@@ -46,12 +47,13 @@ def test_a_port_in_use_names_the_setting() -> None:
 
 
 def test_metrics_are_off_unless_a_port_is_set() -> None:
-    assert MailerSettings.from_env({}).metrics_port is None
-    assert MailerSettings.from_env({"CDPFLOW_MAILER_METRICS_PORT": "0"}).metrics_port is None
-    on = MailerSettings.from_env({"CDPFLOW_MAILER_METRICS_PORT": "9465"})
+    env = UNSUBSCRIBE_ENV
+    assert MailerSettings.from_env(env).metrics_port is None
+    assert MailerSettings.from_env({**env, "CDPFLOW_MAILER_METRICS_PORT": "0"}).metrics_port is None
+    on = MailerSettings.from_env({**env, "CDPFLOW_MAILER_METRICS_PORT": "9465"})
     assert (on.metrics_host, on.metrics_port) == ("127.0.0.1", 9465)
     with pytest.raises(ConfigError, match="CDPFLOW_MAILER_METRICS_PORT"):
-        MailerSettings.from_env({"CDPFLOW_MAILER_METRICS_PORT": "70000"})
+        MailerSettings.from_env({**env, "CDPFLOW_MAILER_METRICS_PORT": "70000"})
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def test_settings_read_and_check_the_link_patterns() -> None:
     assert s.links.token_ttl_s == 30 * 86_400
     assert s.links.unsubscribe_mailto == "unsub@shop.example"
     assert s.fallback_template == "generic"
-    assert MailerSettings.from_env({}).links == LinkConfig()
+    assert MailerSettings.from_env({}, for_preview=True).links == LinkConfig()
     for env, message in [
         ({"CDPFLOW_MAILER_PRODUCT_URL": "https://shop.example/p/"}, "{product_id}"),
         ({"CDPFLOW_MAILER_SHOP_URL": "javascript:alert(1)"}, "CDPFLOW_MAILER_SHOP_URL"),

@@ -127,3 +127,42 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys, args, message) -> None
     assert err.startswith("cdpflow mailer preview: error: ")
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_without_an_unsubscribe_url_it_renders_a_placeholder_and_warns(monkeypatch,
+                                                                      capsys) -> None:  # fmt: skip
+    """The mailer does not start without the URL; a preview still shows the email, with a
+    link that says what is missing, and one warning line."""
+    from mailer.links import PLACEHOLDER
+
+    monkeypatch.delenv("CDPFLOW_MAILER_UNSUBSCRIBE_URL")
+    monkeypatch.delenv("CDPFLOW_UNSUBSCRIBE_SECRET")
+    assert main(["preview", "abandoned_cart"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "cdpflow mailer preview: warning: CDPFLOW_MAILER_UNSUBSCRIBE_URL is not set: the "
+        "unsubscribe link is a placeholder, and 'cdpflow mailer' will not start without it"
+    ]
+    assert f"List-Unsubscribe: {PLACEHOLDER.header}" in captured.out
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in captured.out
+    text, html = captured.out.split("--- text/plain ---")[1].split("--- text/html ---")
+    assert f"Unsubscribe with one click: {PLACEHOLDER.url}" in text
+    assert f'<a href="{PLACEHOLDER.url}"' in html
+    assert urlsplit(PLACEHOLDER.url).hostname.endswith(".invalid")  # reaches nobody
+
+
+def test_product_images_of_a_trigger_file_show_in_the_html_only(tmp_path, capsys) -> None:
+    image = "https://cdn.shop.example/p/bag-7.jpg"
+    lines = [{"product": {"product_id": "bag-7", "name": "Tote Bag", "price": 49.5,
+                          "currency": "EUR", "image_url": image}, "quantity": 1},
+             {"product": {"product_id": "x-1", "name": "Gift", "price": 1.0,
+                          "currency": "EUR", "image_url": "javascript:alert(1)"},
+              "quantity": 1}]  # fmt: skip
+    f = tmp_path / "t.json"
+    f.write_bytes(orjson.dumps({"items": lines, "amount": 50.5}))
+    assert main(["preview", "abandoned_cart", "--trigger-file", str(f)]) == 0
+    text, html = capsys.readouterr().out.split("--- text/plain ---")[1].split("--- text/html ---")
+    assert f'<img src="{image}" alt="Tote Bag" width="64"' in html
+    assert html.count("<img ") == 1
+    assert "javascript" not in html
+    assert image not in text

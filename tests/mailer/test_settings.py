@@ -9,11 +9,13 @@ import pytest
 
 from cdpflow.errors import ConfigError
 from mailer import main as mailer_main
+from mailer.links import UNSUBSCRIBE_URL_REQUIRED
 from mailer.settings import MailerSettings
+from tests.mailer.conftest import UNSUBSCRIBE_ENV, UNSUBSCRIBE_URL
 
 
 def test_defaults_are_safe() -> None:
-    s = MailerSettings.from_env({})
+    s = MailerSettings.from_env(UNSUBSCRIBE_ENV)
     assert (s.delivery, s.smtp.security, s.policy.cap_count) == ("smtp", "starttls", 1)
     assert (s.policy.quiet_hours.start, s.policy.quiet_hours.end) == (time(21), time(8))
     assert (s.triggers_topic, s.dead_letter_topic) == ("cdp.triggers", "cdp.events.dlq")
@@ -29,6 +31,7 @@ def test_from_env_reads_every_part(tmp_path: Path) -> None:
         "CDPFLOW_MAILER_CAP": "2", "CDPFLOW_MAILER_CAP_WINDOW_MS": "3600000",
         "CDPFLOW_MAILER_QUIET_HOURS": "off", "CDPFLOW_MAILER_MAX_ATTEMPTS": "6",
         "CDPFLOW_MAILER_RETRY_BASE_S": "0.5", "CDPFLOW_MAILER_TEMPLATES_DIR": str(tmp_path),
+        **UNSUBSCRIBE_ENV,
     })  # fmt: skip
     assert (s.triggers_topic, s.profiles_topic, s.dead_letter_topic) == ("t", "p", "d")
     assert (s.state_dir, s.group_id, s.shop_name) == (tmp_path, "g", "Shop")
@@ -39,10 +42,11 @@ def test_from_env_reads_every_part(tmp_path: Path) -> None:
     assert (s.policy.cap_count, s.policy.cap_window_ms, s.policy.quiet_hours) == (2, 3600000, None)
     assert (s.backoff.max_attempts, s.backoff.base_s) == (6, 0.5)
     assert s.templates_dir == tmp_path
+    assert s.links.unsubscribe_url == UNSUBSCRIBE_URL
 
 
 def test_webhook_delivery_needs_a_url_and_a_long_secret() -> None:
-    base = {"CDPFLOW_MAILER_DELIVERY": "webhook"}
+    base = {"CDPFLOW_MAILER_DELIVERY": "webhook", **UNSUBSCRIBE_ENV}
     with pytest.raises(ConfigError, match="CDPFLOW_WEBHOOK_URL"):
         MailerSettings.from_env(base)
     with pytest.raises(ConfigError, match="CDPFLOW_WEBHOOK_SECRET"):
@@ -74,3 +78,29 @@ def test_main_reports_a_config_error_as_one_line_and_status_2(monkeypatch, capsy
     err = capsys.readouterr().err
     assert err.startswith("cdpflow mailer: error: CDPFLOW_MAILER_DELIVERY")
     assert err.count("\n") == 1
+
+
+def test_the_mailer_needs_an_unsubscribe_url_and_names_the_setting() -> None:
+    """Every marketing email carries List-Unsubscribe (RFC 8058): no URL, no mailer."""
+    for env in ({}, {"CDPFLOW_UNSUBSCRIBE_SECRET": "u" * 32},
+                {"CDPFLOW_MAILER_DELIVERY": "webhook", "CDPFLOW_WEBHOOK_URL": "https://x.example/h",
+                 "CDPFLOW_WEBHOOK_SECRET": "long-enough-secret"}):  # fmt: skip
+        with pytest.raises(ConfigError) as err:
+            MailerSettings.from_env(env)
+        assert str(err.value) == UNSUBSCRIBE_URL_REQUIRED
+    assert "\n" not in UNSUBSCRIBE_URL_REQUIRED
+    assert "CDPFLOW_MAILER_UNSUBSCRIBE_URL" in UNSUBSCRIBE_URL_REQUIRED
+    # The URL without its secret is still the secret's error, as before.
+    with pytest.raises(ConfigError, match="needs CDPFLOW_UNSUBSCRIBE_SECRET"):
+        MailerSettings.from_env({"CDPFLOW_MAILER_UNSUBSCRIBE_URL": UNSUBSCRIBE_URL})
+    # A preview renders without one (with a placeholder link: test_preview.py).
+    assert MailerSettings.from_env({}, for_preview=True).links.unsubscribe_url is None
+
+
+def test_the_mailer_refuses_to_start_without_an_unsubscribe_url(monkeypatch, capsys) -> None:
+    for name in UNSUBSCRIBE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("CDPFLOW_UNSUBSCRIBE_SECRET_FILE", raising=False)
+    assert mailer_main.main(["--until-idle", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"cdpflow mailer: error: {UNSUBSCRIBE_URL_REQUIRED}"]

@@ -4,6 +4,7 @@ a fake clock."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,7 +20,7 @@ from mailer.quiet_hours import QuietHours
 from mailer.sink import MailerConfig, TriggerMailer, TriggerMessage
 from mailer.templates import Renderer
 from state.store import MemoryProfileStore
-from tests.mailer.conftest import NOW
+from tests.mailer.conftest import NOW, UNSUBSCRIBE_LINKS
 
 
 @dataclass
@@ -103,7 +104,8 @@ def rig_factory(tmp_path, stored_profile_factory):
         ledger = Ledger(tmp_path / f"ledger-{len(ledgers)}")
         ledgers.append(ledger)
         config = MailerConfig("shop@example.com", "Shop", policy or PolicyConfig(quiet_hours=None),
-                              Backoff(max_attempts, 1.0, 10.0), profile_wait_ms=2000)  # fmt: skip
+                              Backoff(max_attempts, 1.0, 10.0), profile_wait_ms=2000,
+                              links=UNSUBSCRIBE_LINKS)  # fmt: skip
         mailer = TriggerMailer(config, ledger=ledger, profiles=profiles, renderer=Renderer(),
                                delivery=outbox, dead_letters=letters, codec=default_codec(),
                                now_ms=clock, sleep=clock.sleep)  # fmt: skip
@@ -311,6 +313,38 @@ def test_a_trigger_id_that_could_break_a_header_is_dead_lettered(rig_factory, tr
     assert letter.trigger_id is None
     assert letter.error.startswith("trigger_id: ")
     assert rig.outbox.attempts == 0
+
+
+def test_an_email_without_an_unsubscribe_link_is_never_sent(rig_factory, trigger_factory):
+    """A trigger id the dataflow would never make, too long for an unsubscribe token: the
+    email could carry no List-Unsubscribe, so it is a dead letter and nothing is sent."""
+    rig = rig_factory()
+    result = rig.add(trigger_factory(trigger_id=f"{'a' * 128}.b"))  # a valid id, 130 bytes
+    assert (result.status, result.reason) == ("dead_lettered", "no_unsubscribe_link")
+    (letter,) = rig.letters.letters
+    assert letter.reason == "no_unsubscribe_link"
+    assert rig.outbox.attempts == 0
+    assert rig.add(trigger_factory(trigger_id="t-2")).status == "sent"
+    assert rig.outbox.sent[0].list_unsubscribe.startswith(
+        "<https://collect.shop.example/v1/unsubscribe?t=1."
+    )
+
+
+def test_a_mailer_without_an_unsubscribe_url_is_not_built(tmp_path) -> None:
+    from cdpflow.errors import ConfigError
+    from mailer.links import UNSUBSCRIBE_URL_REQUIRED, LinkConfig
+
+    ledger = Ledger(tmp_path / "ledger")
+    try:
+        for links in (LinkConfig(), LinkConfig(unsubscribe_url=UNSUBSCRIBE_LINKS.unsubscribe_url)):
+            config = MailerConfig("shop@example.com", "Shop", PolicyConfig(), Backoff(),
+                                  links=links)  # fmt: skip
+            with pytest.raises(ConfigError, match=re.escape(UNSUBSCRIBE_URL_REQUIRED)):
+                TriggerMailer(config, ledger=ledger, profiles=Profiles(), renderer=Renderer(),
+                              delivery=Outbox(), dead_letters=Letters(), codec=default_codec(),
+                              now_ms=Clock(), sleep=lambda _s: None)  # fmt: skip
+    finally:
+        ledger.close()
 
 
 class Boom(RuntimeError):
