@@ -14,7 +14,14 @@ end and writes to fresh output topics:
 - latency: events produced at fixed rates with ``event_time`` = now; a trigger's
   latency is its Kafka timestamp minus the event time of the view that fired it, and
   the framework's (Bytewax's passthrough, tailing) is its output's timestamp minus the
-  event time of the same event.
+  event time of the same event;
+- freshness, from the same run: for every event produced, the Kafka timestamp of the
+  first snapshot of its customer on the profiles topic whose ``event_time`` (the
+  customer's newest event time) has reached the event's, minus the event's time (its
+  produce time); events whose snapshot never came are counted.
+
+``--latency-only`` skips the throughput rows (the latency and freshness runs take about
+a minute per rate): ``--latency-only --rate 1000`` is the freshness check of issue 19.
 """
 
 from __future__ import annotations
@@ -250,14 +257,69 @@ def _has_record(c: Consumer) -> bool:
     return any(not m.error() for m in c.consume(100, 0.5))
 
 
-def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
+def latency(settings: Settings, rate: int, seconds: int) -> tuple[list[float], Freshness]:
     """Trigger latency (ms) with ``cdpflow run`` tailing, events at ``rate``/s: a trigger's
-    Kafka timestamp minus the event time of the view that fired it."""
+    Kafka timestamp minus the event time of the view that fired it; and the profiles'
+    freshness in the same run (:func:`freshness`)."""
     t = settings.topics
     env = _env(settings, CDPFLOW_START_FROM="latest")
     cmd = [sys.executable, "-m", "cdpflow.cli", "run", "--no-recovery"]
     _tail_while_sending(cmd, env, settings.bootstrap_servers, t.events, t.profiles, rate, seconds)
-    return _latencies(settings.bootstrap_servers, t.triggers, "cdp.Trigger")
+    return (
+        _latencies(settings.bootstrap_servers, t.triggers, "cdp.Trigger"),
+        freshness(settings.bootstrap_servers, t.events, t.profiles),
+    )
+
+
+Freshness = tuple[list[float], int]
+"""Freshness (ms) of every measured event that reached a snapshot, sorted; and how many
+never did."""
+
+
+def _read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Every message of ``topic``, each partition in order."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
+                  "enable.partition.eof": True})  # fmt: skip
+    c.assign([TopicPartition(topic, i, OFFSET_BEGINNING) for i in range(PARTITIONS)])
+    out, eofs = [], 0
+    while eofs < PARTITIONS:
+        msg = c.poll(5)
+        if msg is None:
+            break
+        if msg.error():
+            eofs += 1
+            continue
+        out.append(msg)
+    c.close()
+    return out
+
+
+def freshness(bootstrap: str, events: str, profiles: str) -> Freshness:
+    """Event (its ``event_time``: the time it was produced) -> its snapshot on ``profiles``:
+    the first of its customer's snapshots whose ``event_time`` (the customer's newest
+    event time, so the event is in it: a customer's events are in order on one
+    partition) has reached the event's, by that snapshot's Kafka timestamp."""
+    codec = default_codec()
+    snaps: dict[str, list[tuple[int, int]]] = {}  # customer -> (watermark, Kafka ms), in order
+    for msg in _read_all(bootstrap, profiles):
+        if msg.value() is None:
+            continue
+        name, rec = codec.decode(msg.value(), logical=False)
+        if name == "cdp.ProfileSnapshot" and rec["customer_id"].startswith("lat-"):
+            snaps.setdefault(rec["customer_id"], []).append((rec["event_time"], msg.timestamp()[1]))
+    fresh, missing = [], 0
+    for msg in _read_all(bootstrap, events):
+        name, rec = codec.decode(msg.value(), logical=False)
+        cid = rec.get("customer_id") or ""
+        if name != "cdp.Event" or not cid.startswith("lat-"):
+            continue
+        t = rec["event_time"]
+        at = next((ts for watermark, ts in snaps.get(cid, ()) if watermark >= t), None)
+        if at is None:
+            missing += 1
+        else:
+            fresh.append(at - t)
+    return sorted(fresh), missing
 
 
 def framework_latency(settings: Settings, rate: int, seconds: int) -> list[float]:
@@ -288,40 +350,46 @@ def quantiles(lat: list[float]) -> tuple[float, float, float] | None:
 
 
 def measure(bootstrap: str, events: int, customers: int, rates: list[int],
-            seconds: int = 10) -> dict[str, Any]:  # fmt: skip
-    """Every row of the table, and trigger latency at each of ``rates`` for cdpflow and
-    the framework: ``{"rows": {name: events/s}, "latency": {rate: {"cdpflow": q, ...}}}``."""
+            seconds: int = 10, throughput: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Every row of the table (unless ``throughput`` is false), trigger latency at each of
+    ``rates`` for cdpflow and the framework, and the profiles' freshness: ``{"rows":
+    {name: events/s}, "latency": {rate: {"cdpflow": q, ...}}, "freshness": {rate: (q,
+    missing)}}``."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     base = Settings(bootstrap_servers=bootstrap, profile_flush_ms=1000)
-    src = _topics(admin, "src")
-    _produce(bootstrap, src.events, encoded_events(default_codec(), events, customers))
-
-    def fresh(name: str) -> Settings:
-        return replace(base, topics=replace(_topics(admin, name), events=src.events))
-
     rows: dict[str, float] = {}
+    lat: dict[int, dict[str, Any]] = {}
+    fresh_at: dict[int, tuple[tuple[float, float, float] | None, int]] = {}
     try:
-        rows[CEILING] = ceiling(bootstrap, src.events, fresh("c").topics.triggers, events)
-        rows[FRAMEWORK] = framework(fresh("f"), events)
-        rows["cdpflow, in-process"] = cdpflow_inprocess(fresh("i"), events)
-        rows[RUN_1] = cdpflow_cli(fresh("p1"), events, 1)
-        rows[RUN_2] = cdpflow_cli(fresh("p2"), events, 2)
-        rows["cdpflow replay, 1 process"] = cdpflow_replay(fresh("r"), events)
-        lat: dict[int, dict[str, Any]] = {}
+        if throughput:
+            src = _topics(admin, "src")
+            _produce(bootstrap, src.events, encoded_events(default_codec(), events, customers))
+
+            def fresh(name: str) -> Settings:
+                return replace(base, topics=replace(_topics(admin, name), events=src.events))
+
+            rows[CEILING] = ceiling(bootstrap, src.events, fresh("c").topics.triggers, events)
+            rows[FRAMEWORK] = framework(fresh("f"), events)
+            rows["cdpflow, in-process"] = cdpflow_inprocess(fresh("i"), events)
+            rows[RUN_1] = cdpflow_cli(fresh("p1"), events, 1)
+            rows[RUN_2] = cdpflow_cli(fresh("p2"), events, 2)
+            rows["cdpflow replay, 1 process"] = cdpflow_replay(fresh("r"), events)
         for rate in rates:
+            triggers, (fresh_ms, missing) = latency(
+                replace(base, topics=_topics(admin, "lat")), rate, seconds
+            )
             lat[rate] = {
                 "framework": quantiles(
                     framework_latency(replace(base, topics=_topics(admin, "fl")), rate, seconds)
                 ),
-                "cdpflow": quantiles(
-                    latency(replace(base, topics=_topics(admin, "lat")), rate, seconds)
-                ),
+                "cdpflow": quantiles(triggers),
             }
+            fresh_at[rate] = (quantiles(fresh_ms), missing)
     finally:
         bench_topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith("bench-")]
         if bench_topics:
             admin.delete_topics(bench_topics)
-    return {"rows": rows, "latency": lat, "cpu": dict(CPU)}
+    return {"rows": rows, "latency": lat, "freshness": fresh_at, "cpu": dict(CPU)}
 
 
 CEILING = "ceiling (confluent-kafka loop)"
@@ -337,21 +405,25 @@ def main() -> None:
     ap.add_argument(
         "--rate", type=int, action="append", help="latency: events/s (repeatable; 1000, 5000)"
     )
+    ap.add_argument("--latency-only", action="store_true",
+                    help="only the latency and freshness runs, no throughput rows")  # fmt: skip
     ap.add_argument("--passthrough", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     if args.passthrough:
         passthrough(bootstrap, *args.passthrough)
         return
-    r = measure(bootstrap, args.events, args.customers, args.rate or [1_000, 5_000])
+    r = measure(bootstrap, args.events, args.customers, args.rate or [1_000, 5_000],
+                throughput=not args.latency_only)  # fmt: skip
     rows = r["rows"]
-    a, b = rows[CEILING], rows[FRAMEWORK]
-    print(f"\n{args.events:,} events, {args.customers:,} Zipf customers, {PARTITIONS} partitions, "
-          f"{os.cpu_count()} cores")  # fmt: skip
-    print(f"| {'run':<30} | {'events/s':>9} | {'vs ceiling':>10} | {'vs framework':>12} |")
-    print(f"|{'-' * 32}|{'-' * 10}:|{'-' * 11}:|{'-' * 13}:|")
-    for name, rate in rows.items():
-        print(f"| {name:<30} | {rate:>9,.0f} | {rate / a:>10.2f} | {rate / b:>12.2f} |")
+    if rows:
+        a, b = rows[CEILING], rows[FRAMEWORK]
+        print(f"\n{args.events:,} events, {args.customers:,} Zipf customers, {PARTITIONS} "
+              f"partitions, {os.cpu_count()} cores")  # fmt: skip
+        print(f"| {'run':<30} | {'events/s':>9} | {'vs ceiling':>10} | {'vs framework':>12} |")
+        print(f"|{'-' * 32}|{'-' * 10}:|{'-' * 11}:|{'-' * 13}:|")
+        for name, rate in rows.items():
+            print(f"| {name:<30} | {rate:>9,.0f} | {rate / a:>10.2f} | {rate / b:>12.2f} |")
     for procs, (mine, broker) in r["cpu"].items():
         print(f"cdpflow run, {procs} process(es): {mine:.2f} cores busy, broker {broker or 0:.2f}")
     for rate, lat in r["latency"].items():
@@ -359,6 +431,11 @@ def main() -> None:
             text = "no records arrived" if q is None else (
                 f"p50 {q[0]:.0f} ms, p95 {q[1]:.0f} ms, p99 {q[2]:.0f} ms")  # fmt: skip
             print(f"Latency at {rate:,} events/s, {who}: {text}")
+    for rate, (q, missing) in r["freshness"].items():
+        text = "no snapshots arrived" if q is None else (
+            f"p50 {q[0]:.0f} ms, p95 {q[1]:.0f} ms, p99 {q[2]:.0f} ms")  # fmt: skip
+        print(f"Profile freshness at {rate:,} events/s (event -> its snapshot on the profiles "
+              f"topic): {text}; {missing} events without a snapshot")  # fmt: skip
 
 
 if __name__ == "__main__":
