@@ -32,6 +32,67 @@ def _segment_op(summary: str, schema: str, *, batch: bool = False) -> dict[str, 
     }  # fmt: skip
 
 
+def _unsubscribe_ops() -> dict[str, Any]:
+    """``/v1/unsubscribe`` (collector/unsubscribe.py): routed when the collector has
+    ``CDPFLOW_UNSUBSCRIBE_SECRET``, else 404."""
+    token = {
+        "name": "t",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The signed, expiring token of the email's link (the mailer "
+        "signs it with CDPFLOW_UNSUBSCRIBE_SECRET).",
+    }
+    accept = {
+        "name": "Accept",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "text/html: a short page instead of JSON (a browser).",
+    }
+    page = {"text/html": {"schema": {"type": "string"}}}
+    refused = {
+        "description": "refused: nothing is written",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}, **page},
+    }
+    common = {
+        "400": {**refused, "description": "malformed token (reason malformed_token)"},
+        "403": {
+            **refused,
+            "description": "forged or expired token (reason invalid_signature or expired_token)",
+        },
+        "404": {"description": "not routed: the collector has no CDPFLOW_UNSUBSCRIBE_SECRET"},
+    }
+    return {
+        "get": {
+            "summary": "One-click unsubscribe link: a page with a button that POSTs it",
+            "description": "Changes nothing (mail clients and link scanners fetch links on "
+            "their own); the page's form posts to the same URL.",
+            "parameters": [token, accept],
+            "responses": {"200": {"description": "the confirmation page", "content": page},
+                          **common},
+        },
+        "post": {
+            "summary": "One-click unsubscribe (RFC 8058)",
+            "description": "Verifies the token and writes an email_event (action "
+            "unsubscribed, source unsubscribe) for its customer; 200 only after Kafka "
+            "acknowledged it. A replay writes the same event id. Mailbox providers post "
+            "the body List-Unsubscribe=One-Click; the body is not read.",
+            "parameters": [token, accept],
+            "requestBody": {"required": False, "content": {
+                "application/x-www-form-urlencoded": {"schema": {
+                    "type": "object",
+                    "properties": {"List-Unsubscribe": {"const": "One-Click"}}}}}},
+            "responses": {
+                "200": {"description": "unsubscribed", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Unsubscribed"}},
+                    **page}},
+                **common, "429": _RETRY, "503": _RETRY,
+            },
+        },
+    }  # fmt: skip
+
+
 def openapi_spec() -> dict[str, Any]:
     webhook = {
         "summary": "Signed webhook",
@@ -97,6 +158,7 @@ def openapi_spec() -> dict[str, Any]:
             "/v1/batch": {"post": _segment_op("Several calls at once", "Batch", batch=True)},
             "/v1/import": {"post": _segment_op("Alias of /v1/batch", "Batch", batch=True)},
             "/v1/webhooks/{source}": {"post": webhook},
+            "/v1/unsubscribe": _unsubscribe_ops(),
             "/healthz": {"get": {"summary": "Process is up", "responses": {
                 "200": {"description": "ok"}}}},
             "/readyz": {"get": {"summary": "Kafka reachable", "responses": {
@@ -125,6 +187,8 @@ def openapi_spec() -> dict[str, Any]:
                                  "items": {"type": "object", "properties": {
                         "index": {"type": "integer"}, "reason": {"type": "string"},
                         "error": {"type": "string"}}}}}},
+                "Unsubscribed": {"type": "object", "properties": {
+                    "success": {"const": True}, "unsubscribed": {"const": True}}},
                 "Error": {"type": "object", "properties": {
                     "success": {"const": False}, "reason": {"type": "string"},
                     "error": {"type": "string"}}},
