@@ -32,7 +32,7 @@ from state.bounds import MAX_DATE, MIN_DATE
 from state.events import Event
 from state.validation import EventLimits, check_event
 
-__all__ = ["EVENT_INTO", "DecodeOut", "decode", "decode_one", "event_from_record"]
+__all__ = ["EVENT_INTO", "DecodeOut", "decode", "decode_one", "event_from_record", "signup_iso"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
