@@ -200,8 +200,10 @@ def test_abandoned_cart_email_lists_the_items_with_prices(
     kafka_settings, produce_events, json_event_factory, tmp_path
 ) -> None:
     j, t0 = json_event_factory, recent()
+    image = "https://cdn.shop.example/p/bag-7.jpg"
     item = {"product": {"product_id": "bag-7", "name": "Tote", "category": "bags",
-                        "price": 49.5, "currency": "EUR"}, "quantity": 2}  # fmt: skip
+                        "price": 49.5, "currency": "EUR", "image_url": image},
+            "quantity": 2}  # fmt: skip
     produce_events(kafka_settings, [
         j("identify", t0, customer="eve", payload={"email": "eve@example.com",
                                                    "first_name": "Eve"}),
@@ -210,10 +212,11 @@ def test_abandoned_cart_email_lists_the_items_with_prices(
     # A bounded run lets every moment up to now happen: the cart is 60 min old by then.
     run_cdpflow(["run", "--until-end", "--no-recovery"], settings_env(kafka_settings))
     ((trigger, _),) = _triggers(kafka_settings, "abandoned_cart")
-    # Issue 20: the line as its cart event described it, in the cart's own currency.
+    # Issue 20: the line as its cart event described it (its image too), in the cart's own
+    # currency.
     assert trigger["items"][0]["product"] == {"product_id": "bag-7", "name": "Tote",
                                               "category": "bags", "price": 49.5,
-                                              "currency": "EUR"}  # fmt: skip
+                                              "currency": "EUR", "image_url": image}  # fmt: skip
     assert (trigger["amount"], trigger["currency"]) == (99.0, "EUR")
 
     handler = RecordingHandler()
@@ -228,6 +231,8 @@ def test_abandoned_cart_email_lists_the_items_with_prices(
     assert "bag-7 x" not in email.text()  # a name, not the product id
     assert "Tote" in email.html()
     assert "99.00 EUR" in email.html()
+    assert f'<img src="{image}" alt="Tote" width="64"' in email.html()
+    assert image not in email.text()
 
 
 def test_hostile_addresses_and_poison_records_never_stop_the_mailer(
