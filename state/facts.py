@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
+from state.cart import NO_PRICE
 from state.config import ProfileConfig
 from state.counters import ACTIVE_DAYS, EMAIL_DAYS, ORDERS_DAYS, REVENUE_DAYS, Counters
 from state.events import DAY_MS
-from state.cart import NO_PRICE
 from state.money import from_units
 from state.rules import facts as documented
 from state.windows import DayBuckets
@@ -154,19 +154,19 @@ DECLARED: Final = _facts(
             else None
         ),
         _ORDER,
-    ),  # fmt: skip
+    ),
     Fact(
         "orders_90d",
         lambda f: f.st.counters.orders.total(f.at, ORDERS_DAYS),
         _ORDER,
         window=(lambda c: c.orders, ORDERS_DAYS),
-    ),  # fmt: skip
+    ),
     Fact(
         "revenue_180d",
         lambda f: from_units(f.st.counters.revenue.total(f.at, REVENUE_DAYS)),
         _ORDER,
         window=(lambda c: c.revenue, REVENUE_DAYS),
-    ),  # fmt: skip
+    ),
     Fact("last_order_at", lambda f: f.st.purchases.last_order_at, _ORDER),
     Fact("first_seen", lambda f: f.st.first_seen, _EVERY),
     Fact("last_active", lambda f: f.st.last_active, _EVERY),
@@ -176,24 +176,24 @@ DECLARED: Final = _facts(
         lambda f: f.st.counters.active.days_with_any(f.at, 7),
         _EVERY,
         window=(lambda c: c.active, min(ACTIVE_DAYS)),
-    ),  # fmt: skip
+    ),
     Fact(
         "active_days_30d",
         lambda f: f.st.counters.active.days_with_any(f.at, 30),
         _EVERY,
         window=(lambda c: c.active, max(ACTIVE_DAYS)),
-    ),  # fmt: skip
+    ),
     Fact(
         "email_engagements_7d",
         lambda f: f.st.counters.emails.total(f.at, EMAIL_DAYS),
         _EMAIL,
         window=(lambda c: c.emails, EMAIL_DAYS),
-    ),  # fmt: skip
+    ),
     Fact("email_opens", lambda f: f.st.engagement.email.get("opened", 0), _EMAIL),
     Fact("email_clicks", lambda f: f.st.engagement.email.get("clicked", 0), _EMAIL),
     Fact(
         "page_views", lambda f: f.st.event_counts.get("page_viewed", 0), frozenset({"page_viewed"})
-    ),  # fmt: skip
+    ),
     Fact("cart_items", lambda f: sum(q for q, _ in _cart_lines(f).values()), _CART),
     Fact("cart_value", _cart_value, _CART),
     Fact("cart_updated_at", lambda f: f.st.cart.updated_at if _cart_lines(f) else None, _CART),
@@ -204,32 +204,32 @@ DECLARED: Final = _facts(
         lambda f: {n: v for n, (v, _) in f.st.attrs.items()},
         _IDENTITY,
         retained=False,
-    ),  # fmt: skip
+    ),
     Fact(
         "preferences",
         lambda f: {k: v for k, (v, _) in f.st.preferences.values.items()},
         _PREFERENCES,
-    ),  # fmt: skip
+    ),
     Fact(
         "subscriptions",
         lambda f: {k: v for k, (v, _) in f.st.preferences.subscriptions.items()},
         _PREFERENCES,
         retained=False,
-    ),  # fmt: skip
+    ),
     Fact(
         "category_views_24h",
         _category_views,
         frozenset({"product_viewed"}),
         timeless=False,
         retained=False,
-    ),  # fmt: skip
+    ),
     # Not for expressions: context the triggers carry.
     Fact("cart", lambda f: f.st.cart.view(f.cfg), _CART, retained=False),
     Fact(
         "currency",
         lambda f: None if f.st.purchases.currency is None else f.st.purchases.currency[0],
         _ORDER,
-    ),  # fmt: skip
+    ),
 )
 """Every built-in fact, by name."""
 

@@ -17,8 +17,8 @@ from state import (
     view,
 )
 from state.counters import Counters
-from state.events import DAY_MS
 from state.evaluation_plan import WINDOWS as _WINDOWS
+from state.events import DAY_MS
 from state.profile import _window_end
 from state.rules.model import parse_rules
 from tests.conftest import T0, H
