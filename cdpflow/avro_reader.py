@@ -51,6 +51,7 @@ import copy
 import dataclasses
 import datetime as dt
 import inspect
+import re
 import struct
 import types
 from collections.abc import Callable, Mapping
@@ -75,6 +76,9 @@ _NAMED = {"record", "error", "enum", "fixed"}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAYS_SHIFT = dt.date(1970, 1, 1).toordinal()
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+#: Names the generated code uses: an :class:`Into`'s parameters must not take them.
+_RESERVED = frozenset({"data", "pos", "end", "v", "b", "shift", "_"})
+_GENERATED = re.compile(r"_.*|[a-z]\d+")
 # fastavro's own matching rules, from the reader it uses (its C one when built), so that the
 # branch and field chosen for each writer type are fastavro's by construction.
 _match_schemas: Callable[..., Any] = _fastavro_impl.match_schemas  # type: ignore[attr-defined]
@@ -347,6 +351,9 @@ class _Generator:
                 for b in (kind if isinstance(kind, list) else [kind])
             ):
                 raise UnsupportedSchema(f"field {outer} is not a record or a union of records")
+        for param in into.params:  # the generated code's own names are not to be taken
+            if not param.isidentifier() or param in _RESERVED or _GENERATED.fullmatch(param):
+                raise ValueError(f"parameter name {param!r} is one the reader uses")
         self.count += 1
         name = f"_f{self.count}"
         body: list[str] = []

@@ -115,6 +115,10 @@ def test_what_it_cannot_build_is_refused_when_compiled() -> None:
     with pytest.raises(UnsupportedSchema, match="not a record"):
         compile_reader(WRITER, into=Into("t.Top", Row, {"key": "{key}", "kind": "{body}"},
                                          convert={"key": {"n": _double}}))  # fmt: skip
+    for param in ("pos", "x3", "_c1", "not a name"):
+        with pytest.raises(ValueError, match="parameter name"):
+            compile_reader(WRITER, into=Into("t.Top", Row, {"key": "{key}", "kind": "{body}"},
+                                             params=(param,)))  # fmt: skip
     with pytest.raises(TypeError):  # a name the call does not take: now, not at a read
         compile_reader(WRITER, into=Into("t.Top", Row, {"key": "{key}", "size": "{body}"}))
 
