@@ -13,7 +13,9 @@ name, else the id), ``category``, ``price``, ``currency``, ``quantity``, ``line_
 ``url``, ``image_url``: an absolute http(s) URL or ``None``, :mod:`state.image_url`, so
 a template cannot put a ``javascript:`` or ``data:`` one in an ``<img>``),
 ``amount``, ``currency`` (the trigger's, else the one all lines share), ``attributes``
-(the trigger's attributes, JSON-decoded), ``shop_name``, ``shop_url``, ``cart_url``,
+(the trigger's attributes, JSON-decoded), ``traits`` (the declared traits the trigger rule
+names in ``traits = [...]``, by name: ``{{ traits.favourite_category }}``), ``shop_name``,
+``shop_url``, ``cart_url``,
 ``unsubscribe_url`` (what a product lacks is filled from the shop's catalogue when one is
 configured, :mod:`mailer.catalog`; each link ``None`` when not configured; shop links carry UTM
 parameters naming the rule, :mod:`mailer.links`); filter ``money``
@@ -137,7 +139,8 @@ def context_for(
         "items": items,
         "amount": trigger.get("amount"),
         "currency": currency,
-        "attributes": _decoded(trigger.get("attributes") or {}),
+        "attributes": (attributes := _decoded(trigger.get("attributes") or {})),
+        "traits": {k[6:]: v for k, v in attributes.items() if k.startswith("trait.")},
         "shop_name": shop_name,
         "shop_url": links.shop(rule),
         "cart_url": links.cart(rule),

@@ -253,3 +253,30 @@ def test_category_interest_shows_the_viewed_products_as_the_trigger_describes_th
     assert "Trail Runner: 89.90 EUR" in out.text
     assert "sho-9" in out.text  # a product the trigger does not describe: its id
     assert "Trail Runner" in out.html
+
+
+def test_a_template_reads_the_traits_its_trigger_rule_carries_by_name(
+    tmp_path, trigger_factory, stored_profile_factory
+) -> None:
+    # As the dataflow writes them: attributes["trait.NAME"] = the value as JSON (a trigger
+    # rule's traits = [...]); a shop's own template says "new arrivals in shoes, your
+    # favourite" from them.
+    for part, text in {
+        "subject": "New in {{ traits.favourite_category }}",
+        "txt": "Hi {{ first_name }}, new arrivals in {{ traits.favourite_category }}, your "
+        "favourite ({{ traits.category_views_30d[traits.favourite_category] }} views).\n",
+        "html": "<p>New arrivals in {{ traits.favourite_category }}</p>\n",
+    }.items():
+        (tmp_path / f"category_interest.{part}.j2").write_text(text)
+    attrs = {"trait.favourite_category": '"shoes"',
+             "trait.category_views_30d": '{"shoes": 4, "bags": 1}', "views": "3"}  # fmt: skip
+    t = trigger_factory(category="shoes", attributes=attrs)
+    context = context_for(t, stored_profile_factory(), "Shop")
+    assert context["traits"] == {"favourite_category": "shoes",
+                                 "category_views_30d": {"shoes": 4, "bags": 1}}  # fmt: skip
+    out = Renderer(tmp_path).render("category_interest", context)
+    assert out.subject == "New in shoes"
+    assert out.text == "Hi Ada, new arrivals in shoes, your favourite (4 views).\n"
+    assert "<p>New arrivals in shoes</p>" in out.html
+    # A trigger without traits gives an empty map, never an undefined name.
+    assert context_for(trigger_factory(), None, "Shop")["traits"] == {}
