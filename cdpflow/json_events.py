@@ -29,6 +29,7 @@ from cdpflow.codec import AvroCodec
 from cdpflow.errors import EventValidationError
 from flows.decode import to_ms
 from state.bounds import amount_problem, date_problem, time_problem
+from state.image_url import http_url
 
 __all__ = [
     "PAYLOAD_RECORD",
@@ -213,8 +214,15 @@ def _check_amounts(payload: dict[str, Any]) -> None:
 
 
 def _check_price(product: Any, field: str) -> None:
+    """The price, and an image URL, which would become an ``<img src>`` in an email: the
+    collector's rule (:mod:`state.image_url`), so both edges refuse the same URLs."""
     if isinstance(product, dict):
         check_amount(product.get("price"), f"{field}.price")
+        image = product.get("image_url")
+        if isinstance(image, str) and image and http_url(image) is None:
+            raise EventValidationError(
+                "invalid_field", f"{field}.image_url: not an absolute http(s) URL"
+            )
 
 
 def _as_text(value: Any) -> str:

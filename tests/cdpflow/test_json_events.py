@@ -301,3 +301,32 @@ def test_payload_that_is_not_an_object_is_a_validation_error(payload: Any) -> No
 def test_traits_that_are_not_an_object_are_a_validation_error() -> None:
     with pytest.raises(EventValidationError, match="traits"):
         record_from_json(event(type="identify", payload={"traits": ["vip"]}), CODEC)
+
+
+@pytest.mark.parametrize(
+    ("where", "payload"),
+    [
+        ("payload.product", {"product": {"product_id": "sku-1",
+                                         "image_url": "javascript:alert(1)"}}),
+        ("payload.item.product", {"item": {"product": {"product_id": "sku-1",
+                                                       "image_url": "data:image/png;base64,AA"}}}),
+        ("payload.items[0].product", {"order_id": "o-1", "items": [
+            {"product": {"product_id": "sku-1", "image_url": "/img/1.jpg"}, "quantity": 1}]}),
+    ],
+)  # fmt: skip
+def test_an_image_url_that_is_not_absolute_http_is_refused_naming_the_field(where, payload):
+    # The same rule as the collector's (state.image_url): it would become an <img src>.
+    kind = {"payload.product": "product_viewed", "payload.item.product": "cart_item_added"}
+    with pytest.raises(EventValidationError) as err:
+        record_from_json(event(type=kind.get(where, "order_completed"), payload=payload), CODEC)
+    assert err.value.reason == "invalid_field"
+    assert str(err.value).endswith(f"{where}.image_url: not an absolute http(s) URL")
+    assert "javascript" not in str(err.value)
+    assert "data:" not in str(err.value)
+
+
+def test_an_absolute_image_url_is_kept() -> None:
+    url = "https://cdn.shop.example/p/sku-1.jpg"
+    payload = {"product": {"product_id": "sku-1", "image_url": url}}
+    record = record_from_json(event(payload=payload), CODEC)
+    assert record["payload"][1]["product"]["image_url"] == url
