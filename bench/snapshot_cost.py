@@ -5,6 +5,7 @@ the Avro frame), and both, over customers' states folded from the benchmark work
     .venv/bin/python -m bench.snapshot_cost                  # 50,000 events, 20,000 customers
     .venv/bin/python -m bench.snapshot_cost --events 100000 --repeat 5
     .venv/bin/python -m bench.snapshot_cost --against b5e7e27  # before/after in one run
+    .venv/bin/python -m bench.snapshot_cost --flow  # the dataflow: snapshots per event
 
 Under a Zipf load most customers' coalescing window holds one event, so a snapshot is
 paid almost per event: these rows are per snapshot, each the median of ``--repeat``
@@ -139,6 +140,28 @@ def _both(sts: list[CustomerState], cfg: ProfileConfig, view_fn: ViewFn, enc: En
         output((st.key, ProfileChanged(st.key, view_fn(st, cfg), st.watermark, as_of(st))))
 
 
+def in_flow(n: int, customers: int, flush_ms: int) -> tuple[float, float]:
+    """The full dataflow in process over the workload (Bytewax's testing source, batches of
+    1000), ``flush_ms`` as configured: events/s, and snapshots on the profiles topic per
+    event (what coalescing left to pay for; at the end of the input every owed one goes)."""
+    from bytewax.testing import TestingSink, TestingSource, run_main
+
+    from bench.workload import encoded_events
+    from cdpflow.settings import Settings
+    from flows.dataflow import build_flow
+
+    settings = Settings(profile_flush_ms=flush_ms)
+    msgs = encoded_events(default_codec(), n, customers)
+    out: list[Any] = []
+    flow = build_flow(TestingSource(msgs, batch_size=1000), TestingSink(out), settings,
+                      end_at_stream_time=True)  # fmt: skip
+    start = time.perf_counter()
+    run_main(flow)  # type: ignore[no-untyped-call]
+    elapsed = time.perf_counter() - start
+    snapshots = sum(1 for m in out if m.topic == settings.topics.profiles)
+    return n / elapsed, snapshots / n
+
+
 def sizes(sts: list[CustomerState], cfg: ProfileConfig) -> dict[str, float]:
     """Bytes of the encoded snapshots: median and 99th percentile."""
     enc = Encoder(default_codec(), Topics(), _clock)
@@ -157,7 +180,20 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--json", action="store_true", help="also print the figures as JSON")
     p.add_argument("--against", metavar="REV", help="also rows of the view and encoder at REV")
+    p.add_argument("--flow", action="store_true",
+                   help="instead: the dataflow in process: events/s, snapshots/event")  # fmt: skip
+    p.add_argument("--budget", type=float,
+                   help="with --flow: snapshot share of time before delays stretch")  # fmt: skip
     args = p.parse_args()
+    if args.budget is not None:
+        from flows.snapshot_load import LOAD
+
+        LOAD.budget = args.budget
+    if args.flow:
+        rate, per_event = in_flow(args.events, args.customers, 1000)
+        print(f"{args.events:,} events, {args.customers:,} Zipf customers, flush_ms 1000: "
+              f"{rate:,.0f} events/s, {per_event:.3f} snapshots per event")  # fmt: skip
+        return
     cfg = ProfileConfig(rules=default_rules())
     sts = states(args.events, args.customers, cfg)
     code: dict[str, tuple[ViewFn, type[Encoder]]] = {}
