@@ -35,6 +35,7 @@ __all__ = [
     "KEPT",
     "NEVER_KEPT",
     "NOT_RETAINED",
+    "STALE_AFTER_TIME",
     "TIMEZONE_FACTS",
     "TOUCHES",
     "WINDOWED",
@@ -67,9 +68,14 @@ TOUCHES: Final = {
 }
 """Event type -> the facts its fold may change. A type not listed changes everything."""
 CLEAN_AFTER: Final = {
-    kind: (KEPT - touched, touched | NEVER_KEPT) for kind, touched in TOUCHES.items()
+    kind: (KEPT - touched, touched - frozenset(NOT_RETAINED)) for kind, touched in TOUCHES.items()
 }
-"""Event type -> (the kept facts it leaves as they were, those to read again)."""
+"""Event type -> (the kept facts it leaves as they were, those to drop from the memo and
+read again). The facts never kept are not in the memo to drop: every evaluation ends by
+dropping :data:`NOT_RETAINED`, which holds them."""
+STALE_AFTER_TIME: Final = NEVER_KEPT - frozenset(NOT_RETAINED)
+"""What to drop from the memo when only time passed: nothing today (every fact never kept
+is also never retained), derived all the same."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,12 +39,13 @@ from state.engagement import PASSIVE_EMAIL_ACTIONS, Engagement
 from state.evaluation_plan import (
     CLEAN_AFTER,
     KEPT,
-    NEVER_KEPT,
     NOT_RETAINED,
+    STALE_AFTER_TIME,
     TIMEZONE_FACTS,
     WINDOW_LIST,
     WINDOWED,
     WINDOWS,
+    EvaluationPlan,
     plan_of,
 )
 from state.events import DAY_MS, HOUR_MS, NO_TIME, Event
@@ -365,7 +366,7 @@ def _evaluate(
     found = None if memo is None else _unchanged(st, memo, cfg, at, ev)
     if found is None:
         facts = Facts(st, cfg, at)
-        memo = derived.memo = _Memo(cfg, at, st.revision, facts)
+        memo = derived.memo = _Memo(cfg, at, st.revision, facts, plan_of(rules))
         clean = None
     else:
         clean, dirty = found
@@ -374,7 +375,8 @@ def _evaluate(
         pop = facts.pop
         for name in dirty:
             pop(name, None)
-    reads = _trait_reads(rules)
+    plan = memo.plan
+    reads = plan.trait_reads
     if reads and clean is not None:
         clean = _clean_traits(st, memo, reads, clean, at, ev)
     try:
@@ -383,7 +385,7 @@ def _evaluate(
         derived.memo = None  # half updated: trust nothing of it
         raise
     decay = None
-    if plan_of(rules).reads_windows:
+    if plan.reads_windows:
         ends = memo.window_ends
         fresh = clean is None or len(ends) < len(WINDOWS)
         moved = False
@@ -446,7 +448,7 @@ def _clean_traits(
     from ``memo.facts`` to be read again."""
     changed: tuple[Trait, ...] = ()
     if ev is not None and st.revision != memo.revision:
-        changed = trait_plan(memo.cfg.rules).for_event(ev)
+        changed = memo.plan.traits.for_event(ev)
     ends = memo.trait_ends
     kept = []
     pop = memo.facts.pop
@@ -473,6 +475,8 @@ class _Memo:
     at: int
     revision: int
     facts: Facts
+    plan: EvaluationPlan
+    """``cfg.rules``' plan, looked up once per memo, not per evaluation."""
     verdicts: engine.Verdicts = field(default_factory=dict)
     window_ends: dict[str, int | None] = field(default_factory=dict)
     decay: int | None = None
@@ -504,7 +508,7 @@ def _unchanged(
     if memo.cfg is not cfg or memo.facts.st is not st or at < memo.at:
         return None
     if st.revision == memo.revision:
-        clean, dirty = KEPT, NEVER_KEPT
+        clean, dirty = KEPT, STALE_AFTER_TIME
     elif st.revision == memo.revision + 1 and ev is not None:
         found = CLEAN_AFTER.get(ev.event_type)
         if found is None:
