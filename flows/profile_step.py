@@ -9,10 +9,10 @@ merge's records for the events topic back: the history already holds them.
 Profile snapshots for ``cdp.profiles`` are coalesced: the first change after a snapshot
 arms a **wall-clock** timer of ``flush_ms``; when it fires, one ``ProfileChanged`` carries
 the profile as it is then, however many events arrived meanwhile. The end of a bounded
-input (``on_eof``) flushes at once. ``flush_ms=0`` emits after every batch. Under load
-the delay stretches, up to ten times ``flush_ms``, so that snapshots take about a tenth
-of the process's time (:mod:`flows.snapshot_load`); a worker keeping up with its input
-keeps ``flush_ms``.
+input (``on_eof``) flushes at once. ``flush_ms=0`` emits after every batch. While
+snapshots take more than a tenth of the process's time, the delay stretches (up to ten
+times ``flush_ms``, :mod:`flows.snapshot_load`); a worker keeping up with its input keeps
+``flush_ms``.
 
 Rules move with no new event too: an abandoned cart after 60 minutes of silence, a
 lapsed customer, a counter that decays below a threshold. The logic asks the state for
