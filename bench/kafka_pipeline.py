@@ -213,21 +213,11 @@ def _latencies(bootstrap: str, topic: str, schema: str) -> list[float]:
     """Kafka timestamp minus ``event_time`` (ms) of every ``schema`` record in ``topic``
     about a measured customer (not the warm-up's)."""
     codec = default_codec()
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
-                  "enable.partition.eof": True})  # fmt: skip
-    c.assign([TopicPartition(topic, i, OFFSET_BEGINNING) for i in range(PARTITIONS)])
-    lat, eofs = [], 0
-    while eofs < PARTITIONS:
-        msg = c.poll(5)
-        if msg is None:
-            break
-        if msg.error():
-            eofs += 1
-            continue
+    lat = []
+    for msg in _read_all(bootstrap, topic):
         name, rec = codec.decode(msg.value())
         if name == schema and rec["customer_id"].startswith("lat-"):
             lat.append(msg.timestamp()[1] - to_ms(rec["event_time"]))
-    c.close()
     return sorted(lat)
 
 
