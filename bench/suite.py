@@ -11,7 +11,10 @@ Sections (each also runs alone; see its module):
   1M Zipf-distributed customers (``bench.workload``): (a) a confluent-kafka consume ->
   produce loop of the same bytes, (b) Bytewax ``KafkaSource -> KafkaSink`` doing no work,
   then cdpflow in-process, ``cdpflow run`` with 1 and 2 processes, ``cdpflow replay``;
-- latency event -> trigger at fixed rates, beside (b)'s latency for the same load;
+- latency event -> trigger at fixed rates, beside (b)'s latency for the same load, and the
+  profiles' freshness (event -> its customer's snapshot on the profiles topic);
+- the fold and the rules alone (``bench.fold_rules``: the state package over pre-decoded
+  events, beside a minimal keyed fold, and with twenty extra traits, matched or not);
 - state of a typical customer (``bench.state_size``: a month of 60 events, folded with
   ``state.apply``): snapshot bytes, (a) = the event ids alone;
 - state and restart at ``--state-customers`` (default 1M) customers in the real dataflow
@@ -37,7 +40,7 @@ from typing import Any
 
 from bench import kafka_pipeline as kp
 
-SECTIONS = ("throughput", "latency", "typical", "state")
+SECTIONS = ("throughput", "latency", "fold", "typical", "state")
 POM = Path(__file__).resolve().parent.parent / "docker" / "kafka" / "pom.xml"
 
 
@@ -114,6 +117,21 @@ def main() -> None:
                          _q(lat["cdpflow"]), "", _q(lat["framework"]), "",
                          _ratio(lat["cdpflow"] and lat["cdpflow"][2],
                                 lat["framework"] and lat["framework"][2]), target))  # fmt: skip
+        for rate, (fresh, missing) in k["freshness"].items():
+            target = "p99 ≤ 2,000" if rate == 1_000 else ""
+            rows.append((f"profile freshness ms p50 / p95 / p99 at {rate:,} events/s",
+                         _q(fresh), "", "", "", "",
+                         f"{target}{'; ' if target and missing else ''}"
+                         f"{f'{missing} without a snapshot' if missing else ''}"))  # fmt: skip
+    if "fold" not in args.skip:
+        f = _json_of("bench.fold_rules", "--events", "50000")
+        shipped = f["shipped rules"]
+        row("µs/event, fold + rules alone (state package; (a) a minimal keyed fold)", shipped,
+            f["baseline"], None, "≤ 15", digits=1)  # fmt: skip
+        for name, target in (("+ 20 unmatched traits", " (target ≤ 1.10)"),
+                             ("+ 20 matched traits", "")):  # fmt: skip
+            rows.append((f"µs/event, fold + rules {name}", _n(f[name], 1), "", "", "", "",
+                         f"{f[name] / shipped:.2f} of shipped{target}"))  # fmt: skip
     if "typical" not in args.skip:
         t = _json_of("bench.state_size", "--customers", str(args.typical_customers))
         row("snapshot bytes, typical customer (60 events a month), mean",
