@@ -307,6 +307,23 @@ def test_truncated_bytes_are_refused_with_fastavros_verdict(
         strict_or_equal(good[:length], name, logical)
 
 
+def corrupted(good: bytes, data: st.DataObject, min_edits: int = 0) -> bytes:
+    """``good`` with up to three bytes replaced, inserted or deleted past its framing (the
+    first 10 bytes: marker and fingerprint), as hypothesis draws them."""
+    out = bytearray(good)
+    for _ in range(data.draw(st.integers(min_edits, 3))):
+        at = data.draw(st.integers(10, len(out) - 1))
+        edit = data.draw(st.sampled_from(["replace", "insert", "delete"]))
+        byte = data.draw(st.integers(0, 255))
+        if edit == "replace":
+            out[at] = byte
+        elif edit == "insert":
+            out.insert(at, byte)
+        elif len(out) > 11:
+            del out[at]
+    return bytes(out)
+
+
 @pytest.mark.parametrize("logical", [False, True], ids=["plain", "logical"])
 @pytest.mark.parametrize(
     "name", ["cdp.Event", "cdp.ProfileSnapshot", "cdp.Identify", "cdp.Trigger"]
@@ -316,18 +333,7 @@ def test_truncated_bytes_are_refused_with_fastavros_verdict(
 def test_corrupted_bytes_get_the_verdict_fastavro_gave(
     name: str, logical: bool, data: st.DataObject
 ) -> None:
-    good = bytearray(example(name, data))
-    for _ in range(data.draw(st.integers(1, 3))):
-        at = data.draw(st.integers(10, len(good) - 1))
-        edit = data.draw(st.sampled_from(["replace", "insert", "delete"]))
-        byte = data.draw(st.integers(0, 255))
-        if edit == "replace":
-            good[at] = byte
-        elif edit == "insert":
-            good.insert(at, byte)
-        elif len(good) > 11:
-            del good[at]
-    bad = bytes(good)
+    bad = corrupted(example(name, data), data, min_edits=1)
     assert decode_outcome(bad, logical) == old_decode(bad, logical)
     strict_or_equal(bad, name, logical)
 
