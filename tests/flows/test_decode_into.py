@@ -22,7 +22,7 @@ from flows.dead_letters import DeadLetter, Origin
 from flows.decode import EVENT_INTO, decode_one, event_from_record
 from state.events import Event
 from state.validation import EventLimits, check_event
-from tests.cdpflow.test_avro_reader import corrupted
+from tests.cdpflow.test_avro_reader import _shape, corrupted
 from tests.cdpflow.test_avro_writer import valid
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,14 +142,6 @@ def assert_same(value: bytes | None) -> Event | DeadLetter:
         assert _shape(new.payload) == _shape(old.payload)  # key order and types too
         assert _shape(new.context) == _shape(old.context)
     return new
-
-
-def _shape(datum: Any) -> Any:
-    if isinstance(datum, dict):
-        return [(k, _shape(v)) for k, v in datum.items()]
-    if isinstance(datum, list):
-        return [_shape(v) for v in datum]
-    return type(datum).__name__
 
 
 def event_datum(writer: Any, data: st.DataObject) -> Any:
