@@ -89,19 +89,32 @@ class Sum(Kind):
         return from_units(acc)
 
 
-class _Extreme(Kind):
-    value_types = ("number",)
-    numeric = True
+class _Pick(Kind):
+    """The ``pick`` (``min`` or ``max``) of an entry per event: nothing before the first;
+    a merge picks between the two sides, so it equals one customer who did both."""
+
     pick: ClassVar[Any]
 
     def init(self) -> None:
         return None
 
+    def entry(self, value: Any, t: int) -> Any:
+        raise NotImplementedError
+
     def fold(self, acc: Any, value: Any, t: int, cap: int) -> Any:
-        return value if acc is None else type(self).pick(acc, value)
+        entry = self.entry(value, t)
+        return entry if acc is None else type(self).pick(acc, entry)
 
     def merge(self, a: Any, b: Any, cap: int) -> Any:
         return b if a is None else a if b is None else type(self).pick(a, b)
+
+
+class _Extreme(_Pick):
+    value_types = ("number",)
+    numeric = True
+
+    def entry(self, value: Any, t: int) -> Any:
+        return value
 
 
 class Min(_Extreme):
@@ -189,20 +202,11 @@ class UniqueList(_Newest):
         return sorted(acc)
 
 
-class _Edge(Kind):
+class _Edge(_Pick):
     """``(time, value)`` of the earliest or latest event, ties by value."""
 
-    pick: ClassVar[Any]
-
-    def init(self) -> None:
-        return None
-
-    def fold(self, acc: Any, value: Any, t: int, cap: int) -> Any:
-        entry = (t, value)
-        return entry if acc is None else type(self).pick(acc, entry)
-
-    def merge(self, a: Any, b: Any, cap: int) -> Any:
-        return b if a is None else a if b is None else type(self).pick(a, b)
+    def entry(self, value: Any, t: int) -> Any:
+        return (t, value)
 
     def result(self, acc: Any) -> Any:
         return None if acc is None else acc[1]
@@ -221,18 +225,11 @@ class Last(_Edge):
     pick = max
 
 
-class _Time(Kind):
+class _Time(_Pick):
     value_types = ()
-    pick: ClassVar[Any]
 
-    def init(self) -> None:
-        return None
-
-    def fold(self, acc: Any, value: Any, t: int, cap: int) -> int:
-        return t if acc is None else type(self).pick(acc, t)
-
-    def merge(self, a: Any, b: Any, cap: int) -> Any:
-        return b if a is None else a if b is None else type(self).pick(a, b)
+    def entry(self, value: Any, t: int) -> int:
+        return t
 
 
 class FirstTime(_Time):
