@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -33,6 +32,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from cdpflow.settings import Settings
+from tests.chromium import chromium
 from tests.integration.conftest import read_topic, settings_env
 
 pytestmark = pytest.mark.timeout(180)
@@ -54,16 +54,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        msg = "chromium not installed (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{msg}; CI=true, so this fails instead of skipping")
-        pytest.skip(msg)
-    return found
 
 
 def _wait_for(what: str, probe: Any, timeout: float = 30) -> Any:
@@ -155,7 +145,7 @@ class Page:
 def page(tmp_path: Path) -> Iterator[Page]:
     profile = tmp_path / "chromium-profile"
     proc = subprocess.Popen(
-        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

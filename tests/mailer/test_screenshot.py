@@ -9,18 +9,16 @@ for the layout's colours. ``CDPFLOW_UPDATE_SCREENSHOTS=1`` also writes it to
 from __future__ import annotations
 
 import os
-import shutil
 import struct
 import subprocess
 import zlib
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from mailer.links import LinkConfig
 from mailer.preview import sample_trigger
 from mailer.templates import Renderer, context_for
+from tests.chromium import chromium
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "email-abandoned-cart.png"
 WIDTH, HEIGHT = 700, 620
@@ -35,16 +33,6 @@ FLAGS = [
     "--hide-scrollbars",
     "--force-device-scale-factor=1",
 ]
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        msg = "chromium not installed (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{msg}; CI=true, so this fails instead of skipping")
-        pytest.skip(msg)
-    return found
 
 
 def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
@@ -102,7 +90,7 @@ def test_abandoned_cart_html_renders_in_chromium(tmp_path) -> None:
     page, shot = tmp_path / "email.html", tmp_path / "email.png"
     page.write_text(html, encoding="utf-8")
     proc = subprocess.run(
-        [_chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+        [chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
          f"--window-size={WIDTH},{HEIGHT}", f"--screenshot={shot}", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
