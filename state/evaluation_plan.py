@@ -95,13 +95,9 @@ class EvaluationPlan:
     trait."""
 
 
+@engine.once_per_rules
 def plan_of(rules: Rules) -> EvaluationPlan:
     """The plan of ``rules``, built once per rules object."""
-    return _plan_of(rules)
-
-
-@engine.once_per_rules
-def _plan_of(rules: Rules) -> EvaluationPlan:
     traits = TraitPlan.build(rules)
     names = engine.rule_names(rules)
     trait_reads = {n: tr for n, tr in rules.compiled_traits.items() if n in names}

@@ -417,7 +417,7 @@ def _evaluate(
 
 def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> int | None:
     decay = st.counters.next_change(at) if plan_of(cfg.rules).reads_windows else None
-    for tr in _trait_reads(cfg.rules).values():
+    for tr in plan_of(cfg.rules).trait_reads.values():
         t = st.traits.next_change(tr, at)
         if t is not None and (decay is None or t < decay):
             decay = t
@@ -427,11 +427,6 @@ def _deadline(st: CustomerState, cfg: ProfileConfig, facts: Facts, at: int) -> i
 def trait_plan(rules: Rules) -> TraitPlan:
     """Which declared traits each event type folds (:mod:`state.traits.plan`)."""
     return plan_of(rules).traits
-
-
-def _trait_reads(rules: Rules) -> Mapping[str, Trait]:
-    """The declared traits some rule reads, by name."""
-    return plan_of(rules).trait_reads
 
 
 def _clean_traits(
